@@ -1,0 +1,398 @@
+/* http_server.c: see http_server.h.
+ *
+ * libmicrohttpd calls the access handler several times per request: once
+ * when the headers are in, then once per chunk of upload data, then a last
+ * time with no data.  We never answer on the first call, append upload
+ * chunks under the size cap, dispatch on the last call, and free the
+ * per-request state in the completion callback. */
+#define _GNU_SOURCE
+#include "http_server.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cleanup.h"
+#include "json_util.h"
+#include "log.h"
+
+struct http_server {
+    http_server_config cfg;
+    struct MHD_Daemon *daemon;
+    unsigned port;
+};
+
+typedef struct request_state {
+    struct timespec start;
+    char *method; /* for the log line, which is written on completion */
+    char *url;
+    char *body;
+    size_t len;
+    int too_large;
+    int status; /* for the log line */
+    int dispatched;
+} request_state;
+
+static double elapsed_ms(const struct timespec *start)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - start->tv_sec) * 1e3 +
+           (double)(now.tv_nsec - start->tv_nsec) / 1e6;
+}
+
+/* ---- routing -------------------------------------------------------- */
+
+static const char *next_segment(const char *s, size_t *len)
+{
+    const char *slash = strchr(s, '/');
+    *len = slash ? (size_t)(slash - s) : strlen(s);
+    return s;
+}
+
+static void free_params(char *params[HTTP_MAX_PARAMS])
+{
+    for (int i = 0; i < HTTP_MAX_PARAMS; i++) {
+        free(params[i]);
+        params[i] = NULL;
+    }
+}
+
+int http_route_match(const char *pattern, const char *path, char *params[HTTP_MAX_PARAMS])
+{
+    int n = 0;
+    while (*pattern && *path) {
+        size_t plen, slen;
+        const char *pseg = next_segment(pattern, &plen);
+        const char *sseg = next_segment(path, &slen);
+        if (plen >= 2 && pseg[0] == '{' && pseg[plen - 1] == '}') {
+            if (slen == 0 || n >= HTTP_MAX_PARAMS)
+                goto nomatch;
+            params[n] = strndup(sseg, slen);
+            if (params[n++] == NULL)
+                abort();
+        } else if (plen != slen || memcmp(pseg, sseg, plen) != 0) {
+            goto nomatch;
+        }
+        pattern += plen;
+        path += slen;
+        if (*pattern != *path)
+            goto nomatch;
+        if (*pattern == '/') {
+            pattern++;
+            path++;
+        }
+    }
+    if (*pattern == '\0' && *path == '\0')
+        return 1;
+nomatch:
+    free_params(params);
+    return 0;
+}
+
+/* ---- responses ------------------------------------------------------ */
+
+static enum MHD_Result send_body(struct MHD_Connection *conn, request_state *st, int status,
+                                 const char *body, size_t len, enum MHD_ResponseMemoryMode mode,
+                                 const char *content_type, const char *location)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, mode);
+    if (r == NULL)
+        return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    if (location)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, location);
+    if (status == 401)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    st->status = status;
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *conn, request_state *st, int status,
+                                 const json_t *doc, const char *location)
+{
+    char *text = cu_json_dump(doc);
+    size_t len = strlen(text);
+    text[len] = '\0';
+    /* Trailing newline so `curl` output ends cleanly in a terminal. */
+    char *withnl = realloc(text, len + 2);
+    if (withnl == NULL)
+        abort();
+    withnl[len] = '\n';
+    withnl[len + 1] = '\0';
+    return send_body(conn, st, status, withnl, len + 1, MHD_RESPMEM_MUST_FREE,
+                     "application/json", location);
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *conn, request_state *st,
+                                  const cu_error *e)
+{
+    if (e->status >= 500)
+        log_error("%s", e->message);
+    json_t *doc = cu_json_error_doc(e);
+    enum MHD_Result r = send_json(conn, st, e->status, doc, NULL);
+    json_decref(doc);
+    return r;
+}
+
+/* ---- dispatch ------------------------------------------------------- */
+
+static const char *bearer_token(struct MHD_Connection *conn)
+{
+    const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
+        return NULL;
+    h += 7;
+    while (*h == ' ')
+        h++;
+    return *h ? h : NULL;
+}
+
+static int authenticate(http_server *s, const http_route *route, http_request *req,
+                        cu_error **err)
+{
+    if (route->roles == 0)
+        return 0;
+    const char *token = bearer_token(req->conn);
+    if (token == NULL)
+        return cu_error_set(err, 401, CU_E_UNAUTHORIZED, NULL,
+                            "this call needs 'Authorization: Bearer TOKEN'");
+    if (s->cfg.auth(s->cfg.app, token, &req->principal, err) < 0)
+        return -1;
+    if ((route->roles & req->principal.role) == 0)
+        return cu_error_set(err, 403, CU_E_FORBIDDEN, NULL,
+                            "this token may not call %s %s", route->method, route->pattern);
+    return 0;
+}
+
+/* Finds the route; distinguishes "no such path" (404) from "path exists,
+ * other method" (405). */
+static const http_route *find_route(http_server *s, http_request *req, cu_error **err)
+{
+    int path_known = 0;
+    for (size_t i = 0; i < s->cfg.nroutes; i++) {
+        const http_route *r = &s->cfg.routes[i];
+        if (!http_route_match(r->pattern, req->path, req->params))
+            continue;
+        if (strcmp(r->method, req->method) == 0)
+            return r;
+        path_known = 1;
+        free_params(req->params);
+    }
+    if (path_known)
+        cu_error_set(err, 405, CU_E_METHOD, NULL, "method %s is not allowed on '%s'",
+                     req->method, req->path);
+    else
+        cu_error_set(err, 404, CU_E_NO_ROUTE, NULL, "no such API path '%s'", req->path);
+    return NULL;
+}
+
+static int run_handler(http_server *s, http_request *req, request_state *st,
+                       http_response *resp, cu_error **err)
+{
+    const http_route *route = find_route(s, req, err);
+    if (route == NULL || authenticate(s, route, req, err) < 0)
+        return -1;
+    if (st->too_large)
+        return cu_error_set(err, 413, CU_E_TOO_LARGE, NULL,
+                            "the request body is larger than the limit of %zu bytes",
+                            s->cfg.max_body);
+    if (st->len > 0 && (req->body = cu_json_parse_object(st->body, st->len, err)) == NULL)
+        return -1;
+    return route->handler(req, resp, err);
+}
+
+static enum MHD_Result dispatch(http_server *s, struct MHD_Connection *conn, const char *method,
+                                const char *url, request_state *st)
+{
+    http_request req = {.method = method, .path = url, .app = s->cfg.app, .conn = conn};
+    http_response resp = {.status = 200};
+    _cleanup_error_ cu_error *err = NULL;
+    enum MHD_Result ret;
+
+    if (run_handler(s, &req, st, &resp, &err) < 0)
+        ret = send_error(conn, st, err);
+    else if (resp.raw)
+        ret = send_body(conn, st, resp.status, resp.raw, resp.raw_len, MHD_RESPMEM_PERSISTENT,
+                        resp.content_type ? resp.content_type : "application/octet-stream",
+                        resp.location);
+    else if (resp.body)
+        ret = send_json(conn, st, resp.status, resp.body, resp.location);
+    else
+        ret = send_body(conn, st, resp.status == 200 ? 204 : resp.status, "", 0,
+                        MHD_RESPMEM_PERSISTENT, "application/json", resp.location);
+    json_decref(resp.body);
+    json_decref(req.body);
+    free(resp.location);
+    free_params(req.params);
+    return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    http_server *s = cls;
+    request_state *st = *con_cls;
+    if (st == NULL) { /* first call: headers only; never answer yet */
+        st = calloc(1, sizeof(*st));
+        if (st == NULL)
+            return MHD_NO;
+        clock_gettime(CLOCK_MONOTONIC, &st->start);
+        st->method = strdup(method);
+        st->url = strdup(url);
+        if (st->method == NULL || st->url == NULL)
+            abort();
+        *con_cls = st;
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (st->too_large || st->len + n > s->cfg.max_body) {
+            st->too_large = 1; /* keep reading and dropping, answer at the end */
+            free(st->body);
+            st->body = NULL;
+            st->len = 0;
+            return MHD_YES;
+        }
+        char *grown = realloc(st->body, st->len + n + 1);
+        if (grown == NULL)
+            return MHD_NO;
+        memcpy(grown + st->len, upload_data, n);
+        st->body = grown;
+        st->len += n;
+        st->body[st->len] = '\0';
+        return MHD_YES;
+    }
+    if (st->dispatched)
+        return MHD_YES;
+    st->dispatched = 1;
+    return dispatch(s, conn, method, url, st);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    request_state *st = *con_cls;
+    if (st == NULL)
+        return;
+    if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        cu_log(st->status >= 500 ? CU_LOG_WARN : CU_LOG_INFO, "%s %s %d %.1fms", st->method,
+               st->url, st->status, elapsed_ms(&st->start));
+    else
+        log_info("%s %s ended before an answer was sent (code %d)", st->method, st->url,
+                 (int)toe);
+    free(st->method);
+    free(st->url);
+    free(st->body);
+    free(st);
+    *con_cls = NULL;
+}
+
+/* ---- lifecycle ------------------------------------------------------ */
+
+int http_parse_listen(const char *listen, char *host, size_t hostlen, unsigned *port,
+                      cu_error **err)
+{
+    const char *colon = strrchr(listen, ':');
+    const char *h = listen;
+    size_t n = colon ? (size_t)(colon - listen) : 0;
+    if (colon && listen[0] == '[' && n >= 2 && listen[n - 1] == ']') {
+        h = listen + 1;
+        n -= 2;
+    }
+    char *end = NULL;
+    unsigned long p = colon ? strtoul(colon + 1, &end, 10) : 0;
+    if (colon == NULL || n == 0 || n >= hostlen || *end != '\0' || end == colon + 1 || p > 65535)
+        return cu_error_set(err, 400, CU_E_CONFIG, NULL,
+                            "listen address '%s' must look like HOST:PORT (e.g. 127.0.0.1:8080, "
+                            "[::1]:8080; port 0 picks a free port)",
+                            listen);
+    memcpy(host, h, n);
+    host[n] = '\0';
+    *port = (unsigned)p;
+    return 0;
+}
+
+static int make_sockaddr(const char *listen, struct sockaddr_storage *ss, cu_error **err)
+{
+    char host[256];
+    unsigned port;
+    if (http_parse_listen(listen, host, sizeof(host), &port, err) < 0)
+        return -1;
+    memset(ss, 0, sizeof(*ss));
+    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+    if (strcmp(host, "localhost") == 0)
+        strcpy(host, "127.0.0.1");
+    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)port);
+        return AF_INET;
+    }
+    if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)port);
+        return AF_INET6;
+    }
+    return cu_error_set(err, 400, CU_E_CONFIG, NULL,
+                        "listen host '%s' must be an IPv4 or IPv6 address", host);
+}
+
+http_server *http_server_start(const http_server_config *cfg, cu_error **err)
+{
+    struct sockaddr_storage ss;
+    int family = make_sockaddr(cfg->listen, &ss, err);
+    if (family < 0)
+        return NULL;
+    http_server *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        abort();
+    s->cfg = *cfg;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                     MHD_USE_POLL | MHD_USE_ERROR_LOG;
+    if (family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    s->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_LIMIT,
+        cfg->connection_limit ? cfg->connection_limit : 512u, MHD_OPTION_CONNECTION_TIMEOUT,
+        cfg->connection_timeout ? cfg->connection_timeout : 30u, MHD_OPTION_END);
+    if (s->daemon == NULL) {
+        free(s);
+        cu_error_set(err, 500, CU_E_INTERNAL, NULL,
+                     "cannot listen on '%s' (address in use or not available on this host)",
+                     cfg->listen);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = info ? info->port : 0;
+    return s;
+}
+
+unsigned http_server_port(const http_server *s)
+{
+    return s->port;
+}
+
+void http_server_stop(http_server *s)
+{
+    if (s == NULL)
+        return;
+    MHD_stop_daemon(s->daemon);
+    free(s);
+}
+
+const char *http_query(const http_request *req, const char *key)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
+}

@@ -1,0 +1,84 @@
+/* http_server.h: a thin layer over libmicrohttpd that every daemon's REST
+ * API uses: a route table with {param} captures, JSON request bodies under
+ * a size cap, bearer-token authentication with roles, JSON responses and
+ * errors in the API's one shape, and a log line per request.
+ *
+ * Each connection gets its own thread (MHD_USE_THREAD_PER_CONNECTION), so a
+ * handler may block (long-polling an operation) without stalling others. */
+#ifndef CUMULUS_HTTP_SERVER_H
+#define CUMULUS_HTTP_SERVER_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "error.h"
+
+#define HTTP_MAX_PARAMS 4
+
+typedef struct http_principal {
+    unsigned role;   /* one bit of the application's roles */
+    char id[64];     /* who: "admin", a host id, ... */
+} http_principal;
+
+typedef struct http_request {
+    const char *method;
+    const char *path;
+    char *params[HTTP_MAX_PARAMS]; /* {captures} of the matched pattern, in order */
+    json_t *body;                  /* the JSON object sent, or NULL when none */
+    http_principal principal;      /* set when the route needs auth */
+    void *app;
+    struct MHD_Connection *conn;
+} http_request;
+
+typedef struct http_response {
+    int status;           /* 200 unless the handler says otherwise */
+    json_t *body;         /* owned; sent as JSON */
+    char *location;       /* owned; Location header */
+    const char *raw;      /* static body sent as is (with content_type) */
+    size_t raw_len;
+    const char *content_type;
+} http_response;
+
+/* Returns 0 after filling resp, or -1 with *err (turned into the JSON error). */
+typedef int (*http_handler_fn)(http_request *req, http_response *resp, cu_error **err);
+
+typedef struct http_route {
+    const char *method;
+    const char *pattern; /* "/v1/vms/{id}/actions" */
+    http_handler_fn handler;
+    unsigned roles;      /* 0: public; else the roles (bits) allowed */
+} http_route;
+
+/* Maps a bearer token to a principal; -1 with a 401 error when unknown. */
+typedef int (*http_auth_fn)(void *app, const char *token, http_principal *out, cu_error **err);
+
+typedef struct http_server_config {
+    const char *listen; /* "127.0.0.1:8080", "[::1]:0"; port 0 picks a free port */
+    const http_route *routes;
+    size_t nroutes;
+    http_auth_fn auth;
+    void *app;
+    size_t max_body;            /* bytes; larger bodies get 413 */
+    unsigned connection_limit;  /* concurrent connections */
+    unsigned connection_timeout; /* seconds of inactivity before a connection is closed */
+} http_server_config;
+
+typedef struct http_server http_server;
+
+http_server *http_server_start(const http_server_config *cfg, cu_error **err);
+/* The port actually bound (useful with port 0). */
+unsigned http_server_port(const http_server *s);
+void http_server_stop(http_server *s);
+
+/* A query-string argument, or NULL. */
+const char *http_query(const http_request *req, const char *key);
+
+/* Matches `path` against `pattern`; on success fills params (malloc'd) and
+ * returns 1, else 0.  Exposed for unit tests. */
+int http_route_match(const char *pattern, const char *path, char *params[HTTP_MAX_PARAMS]);
+
+/* Splits "host:port" / "[v6]:port" into parts; -1 with a clear error. */
+int http_parse_listen(const char *listen, char *host, size_t hostlen, unsigned *port,
+                      cu_error **err);
+
+#endif

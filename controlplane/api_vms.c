@@ -1,0 +1,288 @@
+/* api_vms.c: /v1/vms — create, list, get and delete VMs, and show the
+ * cloud-init seed each one boots with.  Actions (start, stop, ...) are in
+ * api_vm_actions.c.
+ *
+ * A VM is stored with its desired state; the host's agent brings the
+ * actual state to it and reports back.  Until a host takes the VM, it is
+ * `pending` and so is its create operation. */
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "cleanup.h"
+#include "cloudinit.h"
+#include "ids.h"
+#include "json_util.h"
+#include "ops.h"
+#include "schema.h"
+#include "validate.h"
+#include "vms.h"
+
+static const char *const vm_states[] = {"pending", "provisioning", "running", "stopped",
+                                        "deleting", "error", "unknown", NULL};
+
+int api_vms_list(http_request *req, http_response *resp, cu_error **err)
+{
+    api_page page;
+    const char *state = http_query(req, "state");
+    const char *host = http_query(req, "host");
+    if (api_page_parse(req, &page, err) < 0 ||
+        (state && validate_enum("state", state, vm_states, err) < 0) ||
+        (host && validate_dns_label("host", host, err) < 0))
+        return -1;
+    json_t *rows = store_list(APP(req)->store, err,
+                              VM_SELECT " WHERE (?1 IS NULL OR v.state = ?1)"
+                                        " AND (?2 IS NULL OR h.id = ?2 OR h.name = ?2)"
+                                        " AND v.seq > ?3 ORDER BY v.seq LIMIT ?4",
+                              "ssii", state, host, page.after, page.limit + 1);
+    if (rows == NULL)
+        return -1;
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row)
+    {
+        json_t *seq = json_incref(json_object_get(row, "_seq"));
+        vm_row_to_api(row);
+        json_object_set_new(row, "_seq", seq); /* the page cursor needs it */
+    }
+    _cleanup_free_ char *filters = NULL;
+    if (asprintf(&filters, "%s%s%s%s%s%s", state ? "state=" : "", state ? state : "",
+                 state ? "&" : "", host ? "host=" : "", host ? host : "", host ? "&" : "") < 0)
+        abort();
+    api_page_respond(req, resp, "vms", rows, &page, filters);
+    return 0;
+}
+
+int api_vms_get(http_request *req, http_response *resp, cu_error **err)
+{
+    int r = vm_lookup(APP(req), req->params[0], &resp->body, err);
+    if (r == 0)
+        return api_not_found(err, "VM", req->params[0]);
+    return r < 0 ? -1 : 0;
+}
+
+/* Finds a row of `table` by id or name for a field of the create request;
+ * an unknown reference is the client's mistake (400 naming the field). */
+static json_t *lookup_ref(cp_app *app, const char *sql, const char *field, const char *ref,
+                          const char *listing, cu_error **err)
+{
+    json_t *row = NULL;
+    int r = store_get(app->store, &row, err, sql, "s", ref);
+    if (r == 0)
+        cu_error_set(err, 400, CU_E_INVALID_FIELD, field, "no %s '%s' (see GET %s)", field, ref,
+                     listing);
+    return r == 1 ? row : NULL;
+}
+
+/* Resolves ssh_keys (ids, names or fingerprints) to the copies a VM keeps. */
+static json_t *resolve_keys(cp_app *app, const json_t *refs, cu_error **err)
+{
+    json_t *keys = json_array();
+    size_t i;
+    json_t *ref;
+    json_array_foreach(refs, i, ref)
+    {
+        json_t *key = lookup_ref(app,
+                                 "SELECT id, name, fingerprint, public_key FROM ssh_keys"
+                                 " WHERE id = ?1 OR name = ?1 OR fingerprint = ?1",
+                                 "ssh_keys", json_string_value(ref), "/v1/ssh-keys", err);
+        if (key == NULL) {
+            json_decref(keys);
+            return NULL;
+        }
+        int dup = 0;
+        size_t j;
+        json_t *k;
+        json_array_foreach(keys, j, k) dup |= json_equal(k, key);
+        if (dup)
+            json_decref(key);
+        else
+            json_array_append_new(keys, key);
+    }
+    return keys;
+}
+
+typedef struct vm_request {
+    const char *name, *user_data;
+    json_t *size, *image, *keys;
+} vm_request;
+
+static void vm_request_clear(vm_request *v)
+{
+    json_decref(v->size);
+    json_decref(v->image);
+    json_decref(v->keys);
+}
+
+static int check_create(cp_app *app, const json_t *b, vm_request *v, cu_error **err)
+{
+    static const cu_json_field fields[] = {
+        {"name", CU_JSON_STRING, true},  {"size", CU_JSON_STRING, true},
+        {"image", CU_JSON_STRING, true}, {"ssh_keys", CU_JSON_STRING_ARRAY, false},
+        {"user_data", CU_JSON_STRING, false}, {NULL}};
+    if (b == NULL)
+        return cu_error_set(err, 400, CU_E_INVALID_JSON, NULL,
+                            "send a JSON object: {\"name\", \"size\", \"image\", \"ssh_keys\"}");
+    if (cu_json_check_fields(b, fields, err) < 0)
+        return -1;
+    v->name = cu_json_str(b, "name");
+    v->user_data = cu_json_str(b, "user_data");
+    json_t *refs = json_object_get(b, "ssh_keys");
+    if (validate_dns_label("name", v->name, err) < 0 ||
+        !(v->size = lookup_ref(app, "SELECT * FROM sizes WHERE id = ?1 OR name = ?1", "size",
+                               cu_json_str(b, "size"), "/v1/sizes", err)) ||
+        !(v->image = lookup_ref(app, "SELECT * FROM images WHERE id = ?1 OR name = ?1", "image",
+                                cu_json_str(b, "image"), "/v1/images", err)) ||
+        !(v->keys = resolve_keys(app, json_is_array(refs) ? refs : NULL, err)))
+        return -1;
+    if (json_array_size(v->keys) == 0 && v->user_data == NULL)
+        return cu_error_set(err, 400, CU_E_INVALID_FIELD, "ssh_keys",
+                            "give at least one SSH key (or user_data that sets up your own "
+                            "access): without one nobody can log in to the VM");
+    if (v->user_data && cloudinit_check_user_data(v->user_data, strlen(v->user_data), err) < 0)
+        return -1;
+    return 0;
+}
+
+static const char *placement_message(cp_app *app)
+{
+    if (store_int(app->store, 0, NULL, "SELECT count(*) FROM hosts WHERE state = 'up'", "") == 0)
+        return "waiting for a host: no agent has joined this control plane yet";
+    return "waiting for a host with room for the VM";
+}
+
+static json_t *insert_vm(cp_app *app, const char *id, const vm_request *v, cu_error **err)
+{
+    _cleanup_free_ char *keys = json_dumps(v->keys, JSON_COMPACT);
+    const json_t *s = v->size;
+    if (store_exec(app->store, err,
+                   "INSERT INTO vms (id, name, size, vcpus, memory_mib, disk_gib, image_id,"
+                   " ssh_keys, user_data, desired_state, state)"
+                   " VALUES (?,?,?,?,?,?,?,?,?,'running','pending')",
+                   "sssiiisss", id, v->name, cu_json_str(s, "name"),
+                   (long long)json_integer_value(json_object_get(s, "vcpus")),
+                   (long long)json_integer_value(json_object_get(s, "memory_mib")),
+                   (long long)json_integer_value(json_object_get(s, "disk_gib")),
+                   cu_json_str(v->image, "id"), keys, v->user_data) < 0) {
+        api_exists_error(err, "name", "VM", v->name);
+        return NULL;
+    }
+    return ops_create(app, "vm.create", "vm", id, "pending", placement_message(app), err);
+}
+
+int api_vms_create(http_request *req, http_response *resp, cu_error **err)
+{
+    cp_app *app = APP(req);
+    vm_request v = {0};
+    _cleanup_free_ char *id = cu_id_new("vm");
+    if (check_create(app, req->body, &v, err) < 0 || store_tx_begin(app->store, err) < 0) {
+        vm_request_clear(&v);
+        return -1;
+    }
+    json_t *op = insert_vm(app, id, &v, err);
+    vm_request_clear(&v);
+    if (op == NULL) {
+        store_tx_rollback(app->store);
+        return -1;
+    }
+    if (store_tx_commit(app->store, err) < 0) {
+        json_decref(op);
+        return -1;
+    }
+    ops_notify(app);
+    json_t *vm = NULL;
+    if (vm_lookup(app, id, &vm, err) != 1) {
+        json_decref(op);
+        return -1;
+    }
+    api_accepted(resp, op, json_pack("{s:o}", "vm", vm));
+    return 0;
+}
+
+/* Deleting is always allowed, even while another operation runs: a user
+ * must be able to get rid of a VM stuck provisioning.  The operation in
+ * flight ends as failed ("cancelled").  A VM no host has taken yet is gone
+ * at once; otherwise its host's agent must destroy it first. */
+static json_t *delete_vm(cp_app *app, const json_t *vm, cu_error **err)
+{
+    const char *id = cu_json_str(vm, "id");
+    int placed = cu_json_str(vm, "host_id") != NULL;
+    if (ops_fail_in_flight(app, id, "cancelled", "cancelled: the VM is being deleted", err) < 0)
+        return NULL;
+    if (!placed)
+        return store_exec(app->store, err, "DELETE FROM vms WHERE id = ?", "s", id) < 0
+                   ? NULL
+                   : ops_create(app, "vm.delete", "vm", id, "succeeded",
+                                "deleted (no host had taken the VM yet)", err);
+    if (store_exec(app->store, err,
+                   "UPDATE vms SET desired_state = 'deleted', state = 'deleting',"
+                   " updated_at = " SQL_NOW " WHERE id = ?",
+                   "s", id) < 0)
+        return NULL;
+    return ops_create(app, "vm.delete", "vm", id, "pending", "waiting for the host to destroy it",
+                      err);
+}
+
+int api_vms_delete(http_request *req, http_response *resp, cu_error **err)
+{
+    cp_app *app = APP(req);
+    json_t *vm = NULL, *op = NULL;
+    if (store_tx_begin(app->store, err) < 0)
+        return -1;
+    int r = vm_lookup(app, req->params[0], &vm, err);
+    if (r == 1 && strcmp(cu_json_str(vm, "desired_state"), "deleted") == 0 &&
+        ops_find_in_flight(app, cu_json_str(vm, "id"), &op, err) == 1) {
+        cu_error_set(err, 409, CU_E_BUSY, NULL,
+                     "VM '%s' is already being deleted by operation '%s'", req->params[0],
+                     cu_json_str(op, "id"));
+        json_decref(op);
+        op = NULL;
+    } else if (r == 1) {
+        op = delete_vm(app, vm, err);
+    } else if (r == 0) {
+        api_not_found(err, "VM", req->params[0]);
+    }
+    json_decref(vm);
+    if (op == NULL) {
+        store_tx_rollback(app->store);
+        return -1;
+    }
+    if (store_tx_commit(app->store, err) < 0) {
+        json_decref(op);
+        return -1;
+    }
+    ops_notify(app);
+    api_accepted(resp, op, NULL);
+    return 0;
+}
+
+int api_vms_cloud_init(http_request *req, http_response *resp, cu_error **err)
+{
+    json_t *row = NULL;
+    int r = store_get(APP(req)->store, &row, err,
+                      "SELECT v.id, v.name, v.ssh_keys AS ssh_keys_json, v.user_data, i.login_user"
+                      " FROM vms v JOIN images i ON i.id = v.image_id"
+                      " WHERE v.id = ?1 OR v.name = ?1",
+                      "s", req->params[0]);
+    if (r <= 0)
+        return r < 0 ? -1 : api_not_found(err, "VM", req->params[0]);
+    json_t *keys = json_object_get(row, "ssh_keys");
+    size_t n = json_array_size(keys);
+    const char **lines = calloc(n + 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++)
+        lines[i] = cu_json_str(json_array_get(keys, i), "public_key");
+    ci_input in = {.instance_id = cu_json_str(row, "id"),
+                   .hostname = cu_json_str(row, "name"),
+                   .login_user = cu_json_str(row, "login_user"),
+                   .ssh_keys = lines,
+                   .user_data = cu_json_str(row, "user_data")};
+    _cleanup_free_ char *meta = cloudinit_render_meta_data(&in, err);
+    _cleanup_free_ char *user = meta ? cloudinit_render_user_data(&in, err) : NULL;
+    free(lines);
+    json_decref(row);
+    if (user == NULL)
+        return -1;
+    resp->body = json_pack("{s:s, s:s}", "meta_data", meta, "user_data", user);
+    return 0;
+}

@@ -1,0 +1,25 @@
+/* app.h: the control plane's shared context, handed to every handler
+ * through http_request.app, and the roles a bearer token can carry. */
+#ifndef CUMULUS_CP_APP_H
+#define CUMULUS_CP_APP_H
+
+#include <pthread.h>
+
+#include "store.h"
+
+enum cp_role {
+    ROLE_ADMIN = 1u << 0, /* people and scripts: the whole API */
+    ROLE_AGENT = 1u << 1, /* a joined host's agent: its own reports */
+    ROLE_JOIN = 1u << 2,  /* the join token: registering a new host only */
+};
+
+typedef struct cp_app {
+    cp_store *store;
+    char *data_dir;
+    /* Broadcast whenever an operation changes, for long-polling waiters. */
+    pthread_mutex_t ops_lock;
+    pthread_cond_t ops_changed;
+    unsigned long ops_generation;
+} cp_app;
+
+#endif

@@ -1,0 +1,133 @@
+/* main.c: cumulus-controlplane — wires configuration, the database, the
+ * tokens and the REST API together, then waits for a signal to stop. */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "auth.h"
+#include "cleanup.h"
+#include "config.h"
+#include "fsutil.h"
+#include "log.h"
+
+static const cu_config_key keys[] = {
+    {"listen", "CUMULUS_CP_LISTEN", "127.0.0.1:8080",
+     "HOST:PORT to serve the API on; port 0 picks a free port (logged)"},
+    {"data-dir", "CUMULUS_CP_DATA_DIR", "./cumulus-data",
+     "directory for cumulus.db, admin-token and join-token"},
+    {"log-level", "CUMULUS_CP_LOG_LEVEL", "info", "debug, info, warn or error"},
+    {"max-body", "CUMULUS_CP_MAX_BODY", "1048576", "largest request body accepted, in bytes"},
+    {NULL, NULL, NULL, NULL}};
+
+static const cu_config_spec spec = {
+    .program = "cumulus-controlplane",
+    .summary = "The Cumulus control plane: the REST API and the database of which VMs should "
+               "exist.",
+    .config_env = "CUMULUS_CP_CONFIG",
+    .keys = keys,
+};
+
+static int app_init(cp_app *app, const cu_config *cfg, cu_error **err)
+{
+    app->data_dir = strdup(cu_config_get(cfg, "data-dir"));
+    pthread_mutex_init(&app->ops_lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&app->ops_changed, &ca);
+    pthread_condattr_destroy(&ca);
+    if (cu_mkdir_p(app->data_dir, 0700, err) < 0)
+        return cu_error_wrap(err, "preparing the data directory");
+    _cleanup_free_ char *db = NULL;
+    if (asprintf(&db, "%s/cumulus.db", app->data_dir) < 0)
+        abort();
+    app->store = store_open(db, err);
+    if (app->store == NULL)
+        return -1;
+    return auth_bootstrap(app, err);
+}
+
+static void app_fini(cp_app *app)
+{
+    store_close(app->store);
+    pthread_cond_destroy(&app->ops_changed);
+    pthread_mutex_destroy(&app->ops_lock);
+    free(app->data_dir);
+}
+
+/* Signals are blocked in every thread and taken here with sigwait, so no
+ * handler ever runs in the middle of a request. */
+static int wait_for_stop_signal(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    int sig = 0;
+    sigwait(&set, &sig);
+    return sig;
+}
+
+static void block_signals(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static int run(const cu_config *cfg, cu_error **err)
+{
+    cp_app app = {0};
+    unsigned long max_body;
+    if (cu_config_get_uint(cfg, "max-body", 64ul << 20, &max_body, err) < 0 ||
+        app_init(&app, cfg, err) < 0) {
+        app_fini(&app);
+        return -1;
+    }
+    http_server_config hc = {.listen = cu_config_get(cfg, "listen"),
+                             .routes = cp_routes,
+                             .nroutes = cp_nroutes,
+                             .auth = auth_check,
+                             .app = &app,
+                             .max_body = max_body};
+    http_server *srv = http_server_start(&hc, err);
+    if (srv == NULL) {
+        app_fini(&app);
+        return -1;
+    }
+    log_info("listening on http://%s (port %u), data in '%s'", hc.listen, http_server_port(srv),
+             app.data_dir);
+    int sig = wait_for_stop_signal();
+    log_info("stopping on signal %d", sig);
+    http_server_stop(srv); /* finishes requests in flight */
+    app_fini(&app);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    cu_log_init("cumulus-controlplane");
+    block_signals();
+    cu_config *cfg = NULL;
+    _cleanup_error_ cu_error *err = NULL;
+    int r = cu_config_load(&spec, argc, argv, &cfg, &err);
+    if (r == CU_CONFIG_EXIT_OK)
+        return 0;
+    if (r == CU_CONFIG_ERROR || cu_log_set_level_name(cu_config_get(cfg, "log-level")) < 0) {
+        fprintf(stderr, "cumulus-controlplane: %s\n",
+                err ? err->message : "log-level must be debug, info, warn or error");
+        cu_config_free(cfg);
+        return 2;
+    }
+    r = run(cfg, &err);
+    if (r < 0)
+        log_error("%s", err->message);
+    cu_config_free(cfg);
+    return r < 0 ? 1 : 0;
+}

@@ -1,0 +1,68 @@
+# scripts/lib/common.sh: shared by the README's commands.  Installs what is
+# missing (Debian 12 with apt, or macOS with Homebrew), and builds.
+# Sourced, not run.
+
+CUMULUS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# Debian package names for each need; `deps_install build test` installs the union.
+DEB_build="build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev libyaml-dev curl"
+DEB_test="libcmocka-dev cloud-init openssh-client sqlite3"
+DEB_bench="wrk"
+BREW_build="cmake pkg-config libmicrohttpd jansson sqlite openssl@3 libyaml curl"
+BREW_test="cmocka node"
+BREW_bench="wrk"
+
+deps_install() {
+  case "$(uname -s)" in
+    Linux) deps_install_debian "$@" ;;
+    Darwin) deps_install_brew "$@" ;;
+    *) die "unsupported system $(uname -s): Cumulus runs on Debian/Ubuntu Linux and macOS" ;;
+  esac
+}
+
+deps_install_debian() {
+  command -v dpkg >/dev/null || die "this script needs a Debian-based system (dpkg/apt-get)"
+  local want="" missing="" group var pkg
+  for group in "$@"; do var="DEB_$group"; want="$want ${!var}"; done
+  for pkg in $want; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
+  done
+  # Node.js for the integration tests: any node >= 18 will do, from wherever.
+  if [[ " $* " == *" test "* ]] && ! command -v node >/dev/null; then missing="$missing nodejs"; fi
+  if [ -n "$missing" ]; then
+    say "installing:$missing"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  fi
+}
+
+deps_install_brew() {
+  command -v brew >/dev/null || die "install Homebrew first: https://brew.sh"
+  local want="" group var f
+  for group in "$@"; do var="BREW_$group"; want="$want ${!var}"; done
+  for f in $want; do
+    brew list --formula "$f" >/dev/null 2>&1 || brew install "$f"
+  done
+  # cloud-init is not in Homebrew; the schema check of rendered user-data uses its CLI.
+  if [[ " $* " == *" test "* ]] && ! command -v cloud-init >/dev/null; then
+    python3 -m pip install --user --quiet cloud-init jsonschema
+  fi
+  export PKG_CONFIG_PATH="$(brew --prefix openssl@3)/lib/pkgconfig:$(brew --prefix libyaml)/lib/pkgconfig:${PKG_CONFIG_PATH:-}"
+}
+
+ncpu() { getconf _NPROCESSORS_ONLN 2>/dev/null || sysctl -n hw.ncpu; }
+
+# build DIR [cmake args...]
+build() {
+  local dir=$1; shift
+  say "building in $dir"
+  cmake -S "$CUMULUS_ROOT" -B "$dir" "$@" >/dev/null
+  cmake --build "$dir" -j "$(ncpu)" >/dev/null || cmake --build "$dir" -j 1
+}

@@ -1,0 +1,40 @@
+// An acknowledged write survives kill -9 of the control plane, and the
+// schema version is kept across restarts.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startControlPlane } from './lib/controlplane.mjs';
+import { makeKey } from './lib/keys.mjs';
+
+let cp;
+after(async () => { await cp?.cleanup(); });
+
+test('acknowledged writes survive SIGKILL, again and again', async () => {
+  cp = await startControlPlane();
+  const key = makeKey('ed25519');
+  assert.equal((await cp.post('/v1/ssh-keys', { name: 'k', public_key: key.publicKey })).status, 201);
+  const acknowledged = [];
+  for (let round = 0; round < 3; round++) {
+    // Many writes in flight at once; kill as soon as the last answer is in.
+    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) =>
+      cp.post('/v1/vms', { name: `r${round}-vm-${i}`, size: 's-1vcpu-512mb', image: 'debian-12-amd64', ssh_keys: ['k'] })));
+    for (const a of answers) {
+      assert.equal(a.status, 202);
+      acknowledged.push(a.body.vm.id, a.body.operation.id);
+    }
+    const deleted = await cp.del(`/v1/vms/r${round}-vm-0`);
+    assert.equal(deleted.status, 202);
+    const { signal } = await cp.stop('SIGKILL');
+    assert.equal(signal, 'SIGKILL');
+    await cp.start();
+    const vms = (await cp.get('/v1/vms?limit=1000')).body.vms.map((v) => v.id);
+    const ops = (await cp.get('/v1/operations?limit=1000')).body.operations.map((o) => o.id);
+    for (const id of acknowledged) {
+      if (id.startsWith('vm-')) continue;
+      assert.ok(ops.includes(id), `operation ${id} survived`);
+    }
+    assert.equal(vms.length, 19 * (round + 1), 'every acknowledged VM is there, the deleted one is not');
+    assert.equal((await cp.get(`/v1/vms/r${round}-vm-0`)).status, 404);
+  }
+  const health = await cp.get('/v1/health', { token: null });
+  assert.equal(health.body.schema_version, 3);
+});
