@@ -288,8 +288,9 @@ static void merge_into(json_t *ours, const json_t *theirs)
         merge_key(ours, key, v);
 }
 
-/* A list of strings as a new array, or NULL; with `split`, "a, b" too
- * (cloud-init reads a user's groups either way). */
+/* A list of strings as a new array, or NULL.  A string is a one-item list,
+ * or with `split` a comma-separated one ("docker, adm"), as cloud-init
+ * reads a user's groups. */
 static json_t *string_list(const json_t *v, bool split)
 {
     size_t i;
@@ -300,8 +301,10 @@ static json_t *string_list(const json_t *v, bool split)
                 return NULL;
         return copy(v);
     }
-    if (!split || !json_is_string(v))
+    if (!json_is_string(v))
         return NULL;
+    if (!split)
+        return must(json_pack("[O]", v));
     json_t *list = must(json_array());
     for (const char *p = json_string_value(v); *p; p += *p == ',') {
         p += strspn(p, " \t");
@@ -391,8 +394,9 @@ static json_t *users_as_list(const json_t *users)
     return list;
 }
 
-/* An entry of theirs naming one of our users is merged into ours (else
- * cloud-init would see two and keep only one); others are appended. */
+/* An entry of theirs naming one of our users is merged into ours: given
+ * two entries, cloud-init (ug_util.py) would keep our keys, shell etc. and
+ * silently drop theirs.  Other entries are appended. */
 static void merge_users(json_t *ours, const json_t *theirs)
 {
     json_auto_t *list = users_as_list(theirs);

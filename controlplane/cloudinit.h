@@ -9,8 +9,11 @@
  *     `users` entry naming our login user is merged into ours);
  *   - "#!" (a script) or "#cloud-boothook": sent beside ours in a
  *     multipart/mixed MIME document, verbatim.
- * Anything else is refused at create time.  Rendering is a pure function of
- * the input: the same input gives the same bytes. */
+ * Anything else is refused at create time.  A merged cloud-config that
+ * mentions "mime-version:" in its first 4096 bytes goes out as one-part MIME,
+ * since cloud-init would otherwise take it for a MIME message.  Rendering is
+ * a pure function of the input: the same input gives the same bytes (the MIME
+ * boundary is derived from a SHA-256 of the parts). */
 #ifndef CUMULUS_CP_CLOUDINIT_H
 #define CUMULUS_CP_CLOUDINIT_H
 

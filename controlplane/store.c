@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -206,24 +207,35 @@ static json_t *column_json(sqlite3_stmt *stmt, int i)
     }
 }
 
+/* Columns become members; a column named "x_json" keeps its text under
+ * that name here and is parsed into "x" by parse_json_columns() once the
+ * lock is released (parsing is the costly part of a big list). */
 static json_t *row_json(sqlite3_stmt *stmt)
 {
     json_t *obj = json_object();
     int n = sqlite3_column_count(stmt);
-    for (int i = 0; i < n; i++) {
-        const char *name = sqlite3_column_name(stmt, i);
-        size_t len = strlen(name);
-        if (len > 5 && strcmp(name + len - 5, "_json") == 0) {
-            const char *text = (const char *)sqlite3_column_text(stmt, i);
-            json_t *v = text ? json_loads(text, 0, NULL) : NULL;
-            char key[64];
-            snprintf(key, sizeof(key), "%.*s", (int)(len - 5), name);
-            json_object_set_new(obj, key, v ? v : json_null());
-        } else {
-            json_object_set_new(obj, name, column_json(stmt, i));
-        }
-    }
+    for (int i = 0; i < n; i++)
+        json_object_set_new(obj, sqlite3_column_name(stmt, i), column_json(stmt, i));
     return obj;
+}
+
+static void parse_json_columns(json_t *row)
+{
+    const char *name;
+    json_t *value;
+    void *tmp;
+    json_object_foreach_safe(row, tmp, name, value)
+    {
+        size_t len = strlen(name);
+        if (len <= 5 || strcmp(name + len - 5, "_json") != 0)
+            continue;
+        const char *text = json_string_value(value);
+        json_t *parsed = text ? json_loads(text, 0, NULL) : NULL;
+        char key[64];
+        snprintf(key, sizeof(key), "%.*s", (int)(len - 5), name);
+        json_object_set_new(row, key, parsed ? parsed : json_null());
+        json_object_del(row, name);
+    }
 }
 
 int store_exec(cp_store *s, cu_error **err, const char *sql, const char *fmt, ...)
@@ -270,6 +282,8 @@ int store_get(cp_store *s, json_t **out, cu_error **err, const char *sql, const 
         release(s, stmt);
     }
     pthread_mutex_unlock(&s->lock);
+    if (r == 1)
+        parse_json_columns(*out);
     return r;
 }
 
@@ -294,6 +308,9 @@ json_t *store_list(cp_store *s, cu_error **err, const char *sql, const char *fmt
         release(s, stmt);
     }
     pthread_mutex_unlock(&s->lock);
+    size_t i;
+    json_t *row;
+    json_array_foreach(arr, i, row) parse_json_columns(row);
     return arr;
 }
 

@@ -324,6 +324,13 @@ static void test_merge_same_login_user(void **state)
 static void test_merge_users_other_forms(void **state)
 {
     (void)state;
+    json_auto_t *k = render_config("#cloud-config\nusers:\n  - name: debian\n"
+                                   "    ssh_authorized_keys: " KEY_B "\n",
+                                   one_key);
+    assert_json(
+        json_object_get(json_array_get(json_object_get(k, "users"), 0), "ssh_authorized_keys"),
+        "[\"" KEY_A "\", \"" KEY_B "\"]");
+
     json_auto_t *s = render_config("#cloud-config\nusers: default\n", one_key);
     assert_int_equal(json_array_size(json_object_get(s, "users")), 2);
     assert_json(json_array_get(json_object_get(s, "users"), 1), "\"default\"");
@@ -659,11 +666,12 @@ static int cloud_init_schema(const char *text, char **output)
     int fd = mkstemp(path);
     assert_true(fd >= 0);
     size_t len = strlen(text);
-    assert_int_equal(write(fd, text, len), (ssize_t)len);
+    ssize_t written = write(fd, text, len);
     close(fd);
     char *argv[] = {"cloud-init", "schema", "--config-file", path, NULL};
-    int status = run_captured(argv, output);
-    unlink(path);
+    int status = written == (ssize_t)len ? run_captured(argv, output) : -1;
+    unlink(path); /* before any assertion can jump out */
+    assert_int_equal(written, (ssize_t)len);
     return status;
 }
 

@@ -1,0 +1,46 @@
+// The README's first command: scripts/cumulus-up starts the cloud and the
+// curl example it prints works; running it twice starts nothing twice;
+// scripts/cumulus-down leaves no process behind.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const root = process.env.CUMULUS_SOURCE_DIR ?? new URL('../..', import.meta.url).pathname;
+const state = mkdtempSync(join(tmpdir(), 'cumulus-up-'));
+// A build directory of its own, so the test build is left untouched.
+const env = {
+  ...process.env,
+  CUMULUS_STATE_DIR: state,
+  CUMULUS_PORT: '0',
+  CUMULUS_BUILD_DIR: process.env.CUMULUS_UP_BUILD_DIR ?? join(state, 'build'),
+};
+// Runs a script; returns what it printed (stdout and stderr), throws if it failed.
+function run(script) {
+  const r = spawnSync(join(root, 'scripts', script), [], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  if (r.status !== 0) throw new Error(`${script} exited ${r.status}:\n${r.stdout}${r.stderr}`);
+  return r.stdout + r.stderr;
+}
+
+after(() => {
+  try { run('cumulus-down'); } finally { rmSync(state, { recursive: true, force: true }); }
+});
+
+test('cumulus-up starts the control plane and its curl example works', () => {
+  const out = run('cumulus-up');
+  const curl = out.split('\n').find((l) => l.trim().startsWith('curl '));
+  assert.ok(curl, out);
+  // The line is meant to be pasted into a shell, so a shell runs it here.
+  const answer = JSON.parse(execFileSync('bash', ['-c', curl], { encoding: 'utf8' }));
+  assert.ok(answer.sizes.some((s) => s.name === 's-1vcpu-1gb'));
+
+  const pid = readFileSync(join(state, 'run', 'controlplane.pid'), 'utf8').trim();
+  const again = run('cumulus-up');
+  assert.match(again, /already running/);
+  assert.equal(readFileSync(join(state, 'run', 'controlplane.pid'), 'utf8').trim(), pid);
+
+  run('cumulus-down');
+  assert.throws(() => process.kill(Number(pid), 0), /ESRCH/, 'the daemon is gone');
+});
