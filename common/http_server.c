@@ -120,8 +120,7 @@ static enum MHD_Result send_json(struct MHD_Connection *conn, request_state *st,
 {
     char *text = cu_json_dump(doc);
     size_t len = strlen(text);
-    text[len] = '\0';
-    /* Trailing newline so `curl` output ends cleanly in a terminal. */
+    /* A trailing newline so `curl` output ends cleanly in a terminal. */
     char *withnl = realloc(text, len + 2);
     if (withnl == NULL)
         abort();

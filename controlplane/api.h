@@ -52,6 +52,8 @@ int api_keys_create(http_request *, http_response *, cu_error **);
 int api_keys_delete(http_request *, http_response *, cu_error **);
 int api_hosts_list(http_request *, http_response *, cu_error **);
 int api_hosts_get(http_request *, http_response *, cu_error **);
+int api_hosts_join(http_request *, http_response *, cu_error **);
+int api_hosts_heartbeat(http_request *, http_response *, cu_error **);
 int api_vms_list(http_request *, http_response *, cu_error **);
 int api_vms_get(http_request *, http_response *, cu_error **);
 int api_vms_create(http_request *, http_response *, cu_error **);

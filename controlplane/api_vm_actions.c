@@ -12,7 +12,9 @@
 #include "api.h"
 #include "cleanup.h"
 #include "json_util.h"
+#include "ids.h"
 #include "ops.h"
+#include "orders.h"
 #include "schema.h"
 #include "validate.h"
 #include "vms.h"
@@ -55,23 +57,33 @@ static json_t *apply_action(cp_app *app, const json_t *vm, const char *type, cu_
         return NULL;
     int placed = cu_json_str(vm, "host_id") != NULL;
     const char *desired = desired_for(type);
-    if (!placed && strcmp(type, "reboot") == 0) {
+    if (strcmp(type, "reboot") == 0 &&
+        (!placed || strcmp(cu_json_str(vm, "desired_state"), "running") != 0)) {
         cu_error_set(err, 409, CU_E_CONFLICT, NULL,
-                     "VM '%s' is not running on any host, so it cannot be rebooted",
+                     "VM '%s' is not running, so it cannot be rebooted (start it instead)",
                      cu_json_str(vm, "name"));
         return NULL;
     }
     int done_now = !placed && strcmp(desired, "stopped") == 0;
+    const char *stop_mode = strcmp(type, "power_off") == 0 ? "hard" : "graceful";
+    int reboot = strcmp(type, "reboot") == 0;
+    _cleanup_free_ char *op_id = cu_id_new("op");
     if (store_exec(app->store, err,
-                   "UPDATE vms SET desired_state = ?, state = CASE WHEN ? THEN 'stopped'"
-                   " ELSE state END, updated_at = " SQL_NOW " WHERE id = ?",
-                   "sis", desired, (long long)done_now, id) < 0)
+                   "UPDATE vms SET desired_state = ?, stop_mode = ?,"
+                   " reboot_request = CASE WHEN ? THEN ? ELSE reboot_request END,"
+                   " state = CASE WHEN ? THEN 'stopped' ELSE state END,"
+                   " generation = generation + 1, next_push_at = 0, push_attempts = 0,"
+                   " updated_at = " SQL_NOW " WHERE id = ?",
+                   "ssisis", desired, stop_mode, (long long)reboot, op_id, (long long)done_now,
+                   id) < 0)
         return NULL;
     if (done_now)
         return ops_create(app, optype, "vm", id, "succeeded", "stopped (it was not running)", err);
-    return ops_create(app, optype, "vm", id, "pending",
-                      placed ? "sent to the VM's host" : "waiting for a host to place the VM on",
-                      err);
+    long long gen = store_int(app->store, 0, err, "SELECT generation FROM vms WHERE id = ?", "s", id);
+    return ops_create_for_vm(app, optype, id, gen,
+                             placed ? "sending the order to the VM's host"
+                                    : "waiting for a host to place the VM on",
+                             err);
 }
 
 int api_vms_action(http_request *req, http_response *resp, cu_error **err)
@@ -104,6 +116,7 @@ int api_vms_action(http_request *req, http_response *resp, cu_error **err)
         return -1;
     }
     ops_notify(app);
+    orders_kick(app);
     api_accepted(resp, op, NULL);
     return 0;
 }

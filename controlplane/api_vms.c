@@ -15,6 +15,8 @@
 #include "ids.h"
 #include "json_util.h"
 #include "ops.h"
+#include "orders.h"
+#include "scheduler.h"
 #include "schema.h"
 #include "validate.h"
 #include "vms.h"
@@ -145,30 +147,32 @@ static int check_create(cp_app *app, const json_t *b, vm_request *v, cu_error **
     return 0;
 }
 
-static const char *placement_message(cp_app *app)
-{
-    if (store_int(app->store, 0, NULL, "SELECT count(*) FROM hosts WHERE state = 'up'", "") == 0)
-        return "waiting for a host: no agent has joined this control plane yet";
-    return "waiting for a host with room for the VM";
-}
-
+/* Places the VM (see scheduler.h) and inserts it with its create operation. */
 static json_t *insert_vm(cp_app *app, const char *id, const vm_request *v, cu_error **err)
 {
-    _cleanup_free_ char *keys = json_dumps(v->keys, JSON_COMPACT);
     const json_t *s = v->size;
+    sched_request sr = {.vcpus = json_integer_value(json_object_get(s, "vcpus")),
+                        .memory_mib = json_integer_value(json_object_get(s, "memory_mib")),
+                        .disk_gib = json_integer_value(json_object_get(s, "disk_gib")),
+                        .architecture = cu_json_str(v->image, "architecture"),
+                        .size_name = cu_json_str(s, "name")};
+    _cleanup_free_ char *host = NULL;
+    int placed = scheduler_place(app, &sr, &host, err);
+    if (placed < 0)
+        return NULL;
+    _cleanup_free_ char *keys = json_dumps(v->keys, JSON_COMPACT);
     if (store_exec(app->store, err,
                    "INSERT INTO vms (id, name, size, vcpus, memory_mib, disk_gib, image_id,"
-                   " ssh_keys, user_data, desired_state, state)"
-                   " VALUES (?,?,?,?,?,?,?,?,?,'running','pending')",
-                   "sssiiisss", id, v->name, cu_json_str(s, "name"),
-                   (long long)json_integer_value(json_object_get(s, "vcpus")),
-                   (long long)json_integer_value(json_object_get(s, "memory_mib")),
-                   (long long)json_integer_value(json_object_get(s, "disk_gib")),
-                   cu_json_str(v->image, "id"), keys, v->user_data) < 0) {
+                   " ssh_keys, user_data, desired_state, state, host_id)"
+                   " VALUES (?,?,?,?,?,?,?,?,?,'running','pending',?)",
+                   "sssiiissss", id, v->name, sr.size_name, sr.vcpus, sr.memory_mib, sr.disk_gib,
+                   cu_json_str(v->image, "id"), keys, v->user_data, host) < 0) {
         api_exists_error(err, "name", "VM", v->name);
         return NULL;
     }
-    return ops_create(app, "vm.create", "vm", id, "pending", placement_message(app), err);
+    const char *message = placed ? "placed; sending the order to its host"
+                                 : "waiting for a host: no agent is up on this control plane yet";
+    return ops_create_for_vm(app, "vm.create", id, 1, message, err);
 }
 
 int api_vms_create(http_request *req, http_response *resp, cu_error **err)
@@ -191,6 +195,7 @@ int api_vms_create(http_request *req, http_response *resp, cu_error **err)
         return -1;
     }
     ops_notify(app);
+    orders_kick(app);
     json_t *vm = NULL;
     if (vm_lookup(app, id, &vm, err) != 1) {
         json_decref(op);
@@ -217,11 +222,12 @@ static json_t *delete_vm(cp_app *app, const json_t *vm, cu_error **err)
                                 "deleted (no host had taken the VM yet)", err);
     if (store_exec(app->store, err,
                    "UPDATE vms SET desired_state = 'deleted', state = 'deleting',"
+                   " generation = generation + 1, next_push_at = 0, push_attempts = 0,"
                    " updated_at = " SQL_NOW " WHERE id = ?",
                    "s", id) < 0)
         return NULL;
-    return ops_create(app, "vm.delete", "vm", id, "pending", "waiting for the host to destroy it",
-                      err);
+    long long gen = store_int(app->store, 0, err, "SELECT generation FROM vms WHERE id = ?", "s", id);
+    return ops_create_for_vm(app, "vm.delete", id, gen, "waiting for the host to destroy it", err);
 }
 
 int api_vms_delete(http_request *req, http_response *resp, cu_error **err)
@@ -253,35 +259,15 @@ int api_vms_delete(http_request *req, http_response *resp, cu_error **err)
         return -1;
     }
     ops_notify(app);
+    orders_kick(app);
     api_accepted(resp, op, NULL);
     return 0;
 }
 
 int api_vms_cloud_init(http_request *req, http_response *resp, cu_error **err)
 {
-    json_t *row = NULL;
-    int r = store_get(APP(req)->store, &row, err,
-                      "SELECT v.id, v.name, v.ssh_keys AS ssh_keys_json, v.user_data, i.login_user"
-                      " FROM vms v JOIN images i ON i.id = v.image_id"
-                      " WHERE v.id = ?1 OR v.name = ?1",
-                      "s", req->params[0]);
-    if (r <= 0)
-        return r < 0 ? -1 : api_not_found(err, "VM", req->params[0]);
-    json_t *keys = json_object_get(row, "ssh_keys");
-    size_t n = json_array_size(keys);
-    const char **lines = calloc(n + 1, sizeof(char *));
-    for (size_t i = 0; i < n; i++)
-        lines[i] = cu_json_str(json_array_get(keys, i), "public_key");
-    ci_input in = {.instance_id = cu_json_str(row, "id"),
-                   .hostname = cu_json_str(row, "name"),
-                   .login_user = cu_json_str(row, "login_user"),
-                   .ssh_keys = lines,
-                   .user_data = cu_json_str(row, "user_data")};
-    _cleanup_free_ char *meta = cloudinit_render_meta_data(&in, err);
-    _cleanup_free_ char *user = meta ? cloudinit_render_user_data(&in, err) : NULL;
-    free(lines);
-    json_decref(row);
-    if (user == NULL)
+    _cleanup_free_ char *meta = NULL, *user = NULL;
+    if (vm_render_cloud_init(APP(req), req->params[0], &meta, &user, err) < 0)
         return -1;
     resp->body = json_pack("{s:s, s:s}", "meta_data", meta, "user_data", user);
     return 0;

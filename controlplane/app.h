@@ -20,6 +20,18 @@ typedef struct cp_app {
     pthread_mutex_t ops_lock;
     pthread_cond_t ops_changed;
     unsigned long ops_generation;
+
+    /* Scheduling and convergence settings (from the configuration). */
+    double cpu_ratio, memory_ratio, disk_ratio; /* allocation ratios over host capacity */
+    unsigned host_timeout_s;                   /* no heartbeat for this long: host down */
+    unsigned reconcile_ms;                     /* how often the reconciler looks */
+
+    /* The reconciler thread (orders.c) sleeps on this until kicked. */
+    pthread_mutex_t orders_lock;
+    pthread_cond_t orders_kick;
+    int orders_pending, orders_stop;
+    pthread_t orders_thread;
+    int orders_running;
 } cp_app;
 
 #endif

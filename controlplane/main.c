@@ -12,6 +12,7 @@
 #include "config.h"
 #include "fsutil.h"
 #include "log.h"
+#include "orders.h"
 
 static const cu_config_key keys[] = {
     {"listen", "CUMULUS_CP_LISTEN", "127.0.0.1:8080",
@@ -20,6 +21,15 @@ static const cu_config_key keys[] = {
      "directory for cumulus.db, admin-token and join-token"},
     {"log-level", "CUMULUS_CP_LOG_LEVEL", "info", "debug, info, warn or error"},
     {"max-body", "CUMULUS_CP_MAX_BODY", "1048576", "largest request body accepted, in bytes"},
+    {"host-timeout", "CUMULUS_CP_HOST_TIMEOUT", "15",
+     "seconds without a heartbeat after which a host is down"},
+    {"reconcile-interval", "CUMULUS_CP_RECONCILE_INTERVAL", "1000",
+     "milliseconds between reconciler passes"},
+    {"cpu-allocation-ratio", "CUMULUS_CP_CPU_RATIO", "4",
+     "vCPUs placed per host CPU (overcommit)"},
+    {"memory-allocation-ratio", "CUMULUS_CP_MEMORY_RATIO", "1", "memory placed per host MiB"},
+    {"disk-allocation-ratio", "CUMULUS_CP_DISK_RATIO", "1",
+     "disk GiB placed per free host GiB (overlays are thin)"},
     {NULL, NULL, NULL, NULL}};
 
 static const cu_config_spec spec = {
@@ -30,15 +40,45 @@ static const cu_config_spec spec = {
     .keys = keys,
 };
 
+static int parse_ratio(const cu_config *cfg, const char *name, double *out, cu_error **err)
+{
+    const char *v = cu_config_get(cfg, name);
+    char *end = NULL;
+    *out = strtod(v, &end);
+    if (*v == '\0' || *end != '\0' || !(*out > 0 && *out <= 64))
+        return cu_error_set(err, 400, CU_E_CONFIG, NULL,
+                            "setting '%s' must be a number above 0 and at most 64, got '%s'",
+                            name, v);
+    return 0;
+}
+
+static int app_settings(cp_app *app, const cu_config *cfg, cu_error **err)
+{
+    unsigned long timeout, interval;
+    if (cu_config_get_uint(cfg, "host-timeout", 86400, &timeout, err) < 0 ||
+        cu_config_get_uint(cfg, "reconcile-interval", 600000, &interval, err) < 0 ||
+        parse_ratio(cfg, "cpu-allocation-ratio", &app->cpu_ratio, err) < 0 ||
+        parse_ratio(cfg, "memory-allocation-ratio", &app->memory_ratio, err) < 0 ||
+        parse_ratio(cfg, "disk-allocation-ratio", &app->disk_ratio, err) < 0)
+        return -1;
+    app->host_timeout_s = (unsigned)(timeout ? timeout : 1);
+    app->reconcile_ms = (unsigned)(interval ? interval : 100);
+    return 0;
+}
+
 static int app_init(cp_app *app, const cu_config *cfg, cu_error **err)
 {
     app->data_dir = strdup(cu_config_get(cfg, "data-dir"));
     pthread_mutex_init(&app->ops_lock, NULL);
+    pthread_mutex_init(&app->orders_lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&app->ops_changed, &ca);
+    pthread_cond_init(&app->orders_kick, &ca);
     pthread_condattr_destroy(&ca);
+    if (app_settings(app, cfg, err) < 0)
+        return -1;
     if (cu_mkdir_p(app->data_dir, 0700, err) < 0)
         return cu_error_wrap(err, "preparing the data directory");
     _cleanup_free_ char *db = NULL;
@@ -47,12 +87,17 @@ static int app_init(cp_app *app, const cu_config *cfg, cu_error **err)
     app->store = store_open(db, err);
     if (app->store == NULL)
         return -1;
-    return auth_bootstrap(app, err);
+    if (auth_bootstrap(app, err) < 0)
+        return -1;
+    return orders_start(app, err);
 }
 
 static void app_fini(cp_app *app)
 {
+    orders_stop(app);
     store_close(app->store);
+    pthread_cond_destroy(&app->orders_kick);
+    pthread_mutex_destroy(&app->orders_lock);
     pthread_cond_destroy(&app->ops_changed);
     pthread_mutex_destroy(&app->ops_lock);
     free(app->data_dir);

@@ -60,6 +60,47 @@ json_t *ops_create(cp_app *app, const char *type, const char *target_type, const
     return op;
 }
 
+json_t *ops_create_for_vm(cp_app *app, const char *type, const char *vm_id, long long generation,
+                          const char *message, cu_error **err)
+{
+    json_t *op = ops_create(app, type, "vm", vm_id, "pending", message, err);
+    if (op == NULL)
+        return NULL;
+    if (store_exec(app->store, err, "UPDATE operations SET generation = ? WHERE id = ?", "is",
+                   generation, json_string_value(json_object_get(op, "id"))) < 0) {
+        json_decref(op);
+        return NULL;
+    }
+    return op;
+}
+
+int ops_update(cp_app *app, const char *id, const char *status, long long progress,
+               const char *message, cu_error **err)
+{
+    return store_exec(app->store, err,
+                      "UPDATE operations SET status = ?, progress = max(progress, ?),"
+                      " message = coalesce(?, message), updated_at = " SQL_NOW
+                      " WHERE id = ? AND status IN ('pending','running')",
+                      "siss", status, progress, message, id);
+}
+
+int ops_finish(cp_app *app, const char *id, const char *error_code, const char *message,
+               cu_error **err)
+{
+    if (error_code == NULL)
+        return store_exec(app->store, err,
+                          "UPDATE operations SET status = 'succeeded', progress = 100,"
+                          " message = coalesce(?, message), updated_at = " SQL_NOW
+                          ", finished_at = " SQL_NOW
+                          " WHERE id = ? AND status IN ('pending','running')",
+                          "ss", message, id);
+    return store_exec(app->store, err,
+                      "UPDATE operations SET status = 'failed', error_code = ?, error_message = ?,"
+                      " updated_at = " SQL_NOW ", finished_at = " SQL_NOW
+                      " WHERE id = ? AND status IN ('pending','running')",
+                      "sss", error_code, message, id);
+}
+
 int ops_find_in_flight(cp_app *app, const char *target_id, json_t **op, cu_error **err)
 {
     json_t *row = NULL;

@@ -13,6 +13,18 @@
 json_t *ops_create(cp_app *app, const char *type, const char *target_type, const char *target_id,
                    const char *status, const char *message, cu_error **err);
 
+/* A pending operation on a VM that ends when the VM's host reports having
+ * applied `generation` of its spec (inside a transaction). */
+json_t *ops_create_for_vm(cp_app *app, const char *type, const char *vm_id, long long generation,
+                          const char *message, cu_error **err);
+
+/* Sets status (running), progress and message of an in-flight operation. */
+int ops_update(cp_app *app, const char *id, const char *status, long long progress,
+               const char *message, cu_error **err);
+/* Ends an operation: succeeded (error_code NULL) or failed with a reason. */
+int ops_finish(cp_app *app, const char *id, const char *error_code, const char *message,
+               cu_error **err);
+
 /* The operation still pending or running on `target_id`: 1 (*op set), 0, -1. */
 int ops_find_in_flight(cp_app *app, const char *target_id, json_t **op, cu_error **err);
 

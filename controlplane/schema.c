@@ -98,7 +98,25 @@ static const char migration_3[] =
     "8ab14532fb0a789ccb3653d69c9df895971551f6a83bd8864b4d6bfc88d70e3a',"
     "  'qcow2', 'debian', 'uefi', 'catalog');";
 
-static const char *const migrations[] = {migration_1, migration_2, migration_3};
+/* Agents: how to reach a host and prove it is us; orders and what hosts
+ * reported, per VM; the generation an operation waits for. */
+static const char migration_4[] =
+    "ALTER TABLE hosts ADD COLUMN api_url TEXT;"
+    "ALTER TABLE hosts ADD COLUMN order_token TEXT;"
+    "ALTER TABLE vms ADD COLUMN generation INTEGER NOT NULL DEFAULT 1;"
+    "ALTER TABLE vms ADD COLUMN stop_mode TEXT NOT NULL DEFAULT 'graceful';"
+    "ALTER TABLE vms ADD COLUMN reboot_request TEXT;"
+    "ALTER TABLE vms ADD COLUMN pushed_generation INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE vms ADD COLUMN reported_generation INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE vms ADD COLUMN push_attempts INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE vms ADD COLUMN next_push_at INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE vms ADD COLUMN state_message TEXT;"
+    "ALTER TABLE operations ADD COLUMN generation INTEGER;"
+    "ALTER TABLE images ADD COLUMN kernel_url TEXT;"
+    "ALTER TABLE images ADD COLUMN initrd_url TEXT;"
+    "ALTER TABLE images ADD COLUMN cmdline TEXT;";
+
+static const char *const migrations[] = {migration_1, migration_2, migration_3, migration_4};
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 int schema_latest_version(void)

@@ -1,5 +1,5 @@
 /* yaml_json.h: YAML text to jansson values and back, for cloud-init
- * user-data (see yaml_json.c).
+ * user-data (implemented in yaml_parse.c, yaml_emit.c and yaml_scalar.c).
  *
  * Reading follows PyYAML's SafeLoader (YAML 1.1), which is what cloud-init
  * uses, so a value means here what it will mean in the guest:

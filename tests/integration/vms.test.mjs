@@ -33,7 +33,7 @@ test('creating a VM answers 202 with the VM, an operation and its Location', asy
   assert.equal(op.type, 'vm.create');
   assert.equal(op.status, 'pending');
   assert.deepEqual(op.target, { type: 'vm', id: v.id });
-  assert.match(op.message, /no agent has joined/);
+  assert.match(op.message, /no agent is up/);
   assert.equal(r.headers.get('location'), `/v1/operations/${op.id}`);
   const followed = await cp.get(r.headers.get('location'));
   assert.equal(followed.body.id, op.id);

@@ -1,4 +1,4 @@
-/* test_yaml_json.c: unit tests of controlplane/yaml_json.c: how plain
+/* test_yaml_json.c: unit tests of YAML <-> JSON (controlplane/yaml_parse.c, yaml_emit.c, yaml_scalar.c): how plain
  * scalars resolve (checked against PyYAML 6's SafeLoader by hand), nesting,
  * every refusal, the emitter's quoting, and the round-trip property
  * yaml_to_json(json_to_yaml(v)) == v over fixed and pseudo-random values. */

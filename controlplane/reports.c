@@ -1,0 +1,145 @@
+/* reports.c: see reports.h.
+ *
+ * Each VM entry of a heartbeat:
+ *   {"id", "state": "provisioning"|"starting"|"running"|"stopping"|"stopped"|"error",
+ *    "accepted_generation", "applied_generation", "ssh_port"|null,
+ *    "progress": 0..100, "message", "error": {"code","message"}|null}
+ * An operation on a VM ends when the host has applied the generation the
+ * operation waits for and the VM is in the state the user asked for, or
+ * when the host reports an error for that generation. */
+#define _GNU_SOURCE
+#include "reports.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cleanup.h"
+#include "json_util.h"
+#include "log.h"
+#include "ops.h"
+#include "schema.h"
+#include "store.h"
+
+static long long jint(const json_t *o, const char *k)
+{
+    return json_integer_value(json_object_get(o, k));
+}
+
+int reports_vm_gone(cp_app *app, const char *vm_id, cu_error **err)
+{
+    json_t *op = NULL;
+    if (ops_find_in_flight(app, vm_id, &op, err) == 1) {
+        ops_finish(app, cu_json_str(op, "id"), NULL, "the host destroyed the VM and its disk", err);
+        json_decref(op);
+    }
+    return store_exec(app->store, err, "DELETE FROM vms WHERE id = ? AND desired_state = 'deleted'",
+                      "s", vm_id);
+}
+
+/* The state an operation wants to see once its generation is applied. */
+static const char *wanted_state(const json_t *vm)
+{
+    return strcmp(cu_json_str(vm, "desired_state"), "stopped") == 0 ? "stopped" : "running";
+}
+
+static void advance_operation(cp_app *app, const json_t *vm, const json_t *rep, cu_error **err)
+{
+    json_t *op = NULL;
+    if (ops_find_in_flight(app, cu_json_str(vm, "id"), &op, err) != 1)
+        return;
+    const char *op_id = cu_json_str(op, "id");
+    long long want = jint(op, "generation");
+    const json_t *error = json_object_get(rep, "error");
+    const char *state = cu_json_str(rep, "state");
+    if (want && jint(rep, "applied_generation") >= want && strcmp(state, wanted_state(vm)) == 0) {
+        ops_finish(app, op_id, NULL, cu_json_str(rep, "message"), err);
+    } else if (json_is_object(error) && jint(rep, "accepted_generation") >= want) {
+        ops_finish(app, op_id, cu_json_str(error, "code") ? cu_json_str(error, "code") : "failed",
+                   cu_json_str(error, "message"), err);
+    } else if (jint(rep, "accepted_generation") >= want) {
+        ops_update(app, op_id, "running", jint(rep, "progress"), cu_json_str(rep, "message"), err);
+    }
+    json_decref(op);
+}
+
+static void apply_vm(cp_app *app, const char *host_id, const json_t *rep, cu_error **err)
+{
+    const char *id = cu_json_str(rep, "id");
+    json_t *vm = NULL;
+    if (id == NULL || store_get(app->store, &vm, err,
+                                "SELECT id, name, desired_state, host_id FROM vms WHERE id = ?",
+                                "s", id) != 1) {
+        /* Not ours (any more): never delete on a report; an operator decides. */
+        log_warn("host %s reports VM '%s' that the control plane does not know; leaving it alone",
+                 host_id, id ? id : "?");
+        return;
+    }
+    if (strcmp(cu_json_str(vm, "host_id") ? cu_json_str(vm, "host_id") : "", host_id) != 0) {
+        log_warn("host %s reports VM '%s' placed elsewhere; ignoring", host_id, id);
+    } else if (strcmp(cu_json_str(vm, "desired_state"), "deleted") == 0) {
+        /* Still there: the delete order is being carried out. */
+    } else {
+        json_t *port = json_object_get(rep, "ssh_port");
+        const json_t *error = json_object_get(rep, "error");
+        store_exec(app->store, err,
+                   "UPDATE vms SET state = ?, ssh_port = ?, reported_generation = ?,"
+                   " state_message = ?, updated_at = CASE WHEN state != ?1 THEN " SQL_NOW
+                   " ELSE updated_at END WHERE id = ?",
+                   "siiss", cu_json_str(rep, "state"),
+                   json_is_integer(port) ? json_integer_value(port) : -1LL,
+                   jint(rep, "accepted_generation"),
+                   json_is_object(error) ? cu_json_str(error, "message") : cu_json_str(rep, "message"),
+                   id);
+        store_exec(app->store, err, "UPDATE vms SET ssh_port = NULL WHERE id = ? AND ssh_port < 0",
+                   "s", id);
+        advance_operation(app, vm, rep, err);
+    }
+    json_decref(vm);
+}
+
+/* VMs of this host that the user deleted and the host no longer reports. */
+static void finish_deletions(cp_app *app, const char *host_id, const json_t *reported,
+                             cu_error **err)
+{
+    json_t *deleting = store_list(app->store, err,
+                                  "SELECT id FROM vms WHERE host_id = ? AND desired_state = 'deleted'"
+                                  " AND pushed_generation >= generation",
+                                  "s", host_id);
+    size_t i, j;
+    json_t *d, *r;
+    json_array_foreach(deleting, i, d)
+    {
+        int present = 0;
+        json_array_foreach(reported, j, r) present |=
+            strcmp(cu_json_str(r, "id") ? cu_json_str(r, "id") : "", cu_json_str(d, "id")) == 0;
+        if (!present)
+            reports_vm_gone(app, cu_json_str(d, "id"), err);
+    }
+    json_decref(deleting);
+}
+
+int reports_apply(cp_app *app, const char *host_id, const json_t *body, cu_error **err)
+{
+    const json_t *vms = json_object_get(body, "vms");
+    if (store_tx_begin(app->store, err) < 0)
+        return -1;
+    store_exec(app->store, err,
+               "UPDATE hosts SET state = CASE WHEN state = 'down' THEN 'up' ELSE state END,"
+               " last_heartbeat = " SQL_NOW ", free_vcpus = ?, free_memory_mib = ?,"
+               " free_disk_gib = ? WHERE id = ?",
+               "iiis", jint(body, "free_vcpus"), jint(body, "free_memory_mib"),
+               jint(body, "free_disk_gib"), host_id);
+    size_t i;
+    json_t *rep;
+    json_array_foreach(vms, i, rep) apply_vm(app, host_id, rep, err);
+    finish_deletions(app, host_id, vms, err);
+    if (*err) {
+        store_tx_rollback(app->store);
+        return -1;
+    }
+    if (store_tx_commit(app->store, err) < 0)
+        return -1;
+    ops_notify(app);
+    return 0;
+}
