@@ -127,6 +127,7 @@ int api_hosts_heartbeat(http_request *req, http_response *resp, cu_error **err)
                                            {"free_memory_mib", CU_JSON_INTEGER, true},
                                            {"free_disk_gib", CU_JSON_INTEGER, true},
                                            {"vms", CU_JSON_ARRAY, true},
+                                           {"api_url", CU_JSON_STRING, false},
                                            {NULL}};
     cp_app *app = APP(req);
     if (strcmp(req->principal.id, req->params[0]) != 0)

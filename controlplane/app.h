@@ -20,6 +20,7 @@ typedef struct cp_app {
     pthread_mutex_t ops_lock;
     pthread_cond_t ops_changed;
     unsigned long ops_generation;
+    int stopping; /* set at shutdown: waiters return at once */
 
     /* Scheduling and convergence settings (from the configuration). */
     double cpu_ratio, memory_ratio, disk_ratio; /* allocation ratios over host capacity */

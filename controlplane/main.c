@@ -150,6 +150,10 @@ static int run(const cu_config *cfg, cu_error **err)
              app.data_dir);
     int sig = wait_for_stop_signal();
     log_info("stopping on signal %d", sig);
+    pthread_mutex_lock(&app.ops_lock); /* long-polls answer now, so requests can finish */
+    app.stopping = 1;
+    pthread_cond_broadcast(&app.ops_changed);
+    pthread_mutex_unlock(&app.ops_lock);
     http_server_stop(srv); /* finishes requests in flight */
     app_fini(&app);
     return 0;

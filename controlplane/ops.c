@@ -164,10 +164,11 @@ int ops_wait(cp_app *app, const char *id, long timeout_ms, json_t **op, cu_error
         }
         pthread_mutex_lock(&app->ops_lock);
         int rc = 0;
-        while (app->ops_generation == seen && rc != ETIMEDOUT)
+        while (app->ops_generation == seen && rc != ETIMEDOUT && !app->stopping)
             rc = pthread_cond_timedwait(&app->ops_changed, &app->ops_lock, &deadline);
+        int stopping = app->stopping;
         pthread_mutex_unlock(&app->ops_lock);
-        if (rc == ETIMEDOUT) {
+        if (rc == ETIMEDOUT || stopping) {
             json_decref(cur);
             return ops_get(app, id, op, err);
         }

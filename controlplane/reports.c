@@ -130,6 +130,13 @@ int reports_apply(cp_app *app, const char *host_id, const json_t *body, cu_error
                " free_disk_gib = ? WHERE id = ?",
                "iiis", jint(body, "free_vcpus"), jint(body, "free_memory_mib"),
                jint(body, "free_disk_gib"), host_id);
+    /* An agent restarted on another port says so; orders go there now. */
+    const char *url = cu_json_str(body, "api_url");
+    if (url && (strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0) &&
+        store_exec(app->store, err, "UPDATE hosts SET api_url = ? WHERE id = ? AND api_url IS NOT ?1",
+                   "ss", url, host_id) > 0)
+        store_exec(app->store, err, "UPDATE vms SET next_push_at = 0 WHERE host_id = ?", "s",
+                   host_id);
     size_t i;
     json_t *rep;
     json_array_foreach(vms, i, rep) apply_vm(app, host_id, rep, err);

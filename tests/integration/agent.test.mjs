@@ -42,8 +42,13 @@ function curl(method, path, body) {
   return JSON.parse(execFileSync('curl', [...args, cp.base + path], { encoding: 'utf8' }));
 }
 
+// Long-polls in steps under fetch's 300 s header timeout.
 async function waitOp(op, timeout = 600) {
-  const r = await cp.get(`/v1/operations/${op.id}/wait?timeout=${timeout}`);
+  const deadline = Date.now() + timeout * 1000;
+  let r;
+  do {
+    r = await cp.get(`/v1/operations/${op.id}/wait?timeout=60`);
+  } while (!['succeeded', 'failed'].includes(r.body.status) && Date.now() < deadline);
   assert.equal(r.body.status, 'succeeded', JSON.stringify(r.body) + '\n' + agent.log.slice(-3000));
   return r.body;
 }

@@ -36,11 +36,20 @@ test('cumulus-up starts the control plane and its curl example works', () => {
   const answer = JSON.parse(execFileSync('bash', ['-c', curl], { encoding: 'utf8' }));
   assert.ok(answer.sizes.some((s) => s.name === 's-1vcpu-1gb'));
 
-  const pid = readFileSync(join(state, 'run', 'controlplane.pid'), 'utf8').trim();
+  // The agent joined: the control plane lists this host, up.
+  const hostsCurl = curl.replace('/v1/sizes', '/v1/hosts');
+  const deadline = Date.now() + 30000;
+  let hosts;
+  do {
+    hosts = JSON.parse(execFileSync('bash', ['-c', hostsCurl], { encoding: 'utf8' })).hosts;
+  } while (!hosts.some((h) => h.state === 'up') && Date.now() < deadline);
+  assert.ok(hosts.some((h) => h.state === 'up'), JSON.stringify(hosts));
+
+  const pids = ['controlplane', 'agent'].map((d) => Number(readFileSync(join(state, 'run', `${d}.pid`), 'utf8')));
   const again = run('cumulus-up');
   assert.match(again, /already running/);
-  assert.equal(readFileSync(join(state, 'run', 'controlplane.pid'), 'utf8').trim(), pid);
+  assert.equal(Number(readFileSync(join(state, 'run', 'controlplane.pid'), 'utf8')), pids[0]);
 
   run('cumulus-down');
-  assert.throws(() => process.kill(Number(pid), 0), /ESRCH/, 'the daemon is gone');
+  for (const pid of pids) assert.throws(() => process.kill(pid, 0), /ESRCH/, 'the daemons are gone');
 });

@@ -79,8 +79,11 @@ static struct MHD_Response *respond(const char *url, unsigned *status)
         return MHD_create_response_from_buffer(OTHER_SIZE, other, MHD_RESPMEM_PERSISTENT);
     if (strcmp(url, "/half") == 0)
         return MHD_create_response_from_callback(IMAGE_SIZE, 64 * 1024, read_half, NULL, NULL);
-    *status = 404;
-    return MHD_create_response_from_buffer(9, "not found", MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *r = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+    *status = strcmp(url, "/to-file") == 0 ? 302 : 404;
+    if (*status == 302) /* a web server must not make the agent read local files */
+        MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, src_url);
+    return r;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -390,8 +393,9 @@ static void http_download(void **state)
 
 static void http_failures_leave_nothing(void **state)
 {
-    const char *paths[] = {"/missing", "/half"}, *why[] = {"404", "transfer closed"};
-    for (int i = 0; i < 2; i++) {
+    const char *paths[] = {"/missing", "/half", "/to-file"};
+    const char *why[] = {"404", "transfer closed", "\"file\" not supported"};
+    for (int i = 0; i < 3; i++) {
         cu_error *err = NULL;
         char *url = http_url(paths[i]);
         assert_null(image_cache_ensure(cache, "img", url, sum256, "qcow2", NULL, NULL, &err));

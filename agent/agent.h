@@ -1,0 +1,47 @@
+/* agent.h: the agent's shared context, handed to the API handlers, the VM
+ * manager and the reporter. */
+#ifndef CUMULUS_AGENT_AGENT_H
+#define CUMULUS_AGENT_AGENT_H
+
+#include <pthread.h>
+
+#include "host_facts.h"
+
+struct image_cache;
+struct vm_table;
+
+typedef struct agent {
+    char *data_dir;     /* DIR: vms/<id>/, images/, credentials.json */
+    char *cp_url;       /* the control plane, e.g. http://127.0.0.1:8080 */
+    char *join_token;   /* read from --join-token-file */
+    char *name;         /* this host's name at the control plane */
+    char *address;      /* where users reach forwarded ports (ssh -p PORT user@ADDRESS) */
+    char *api_url;      /* where the control plane reaches this agent */
+    char *ssh_bind;     /* host address QEMU binds forwarded ports on */
+    int port_min, port_max; /* range of host ports for forwarded SSH */
+    unsigned heartbeat_s;
+    unsigned stop_timeout_s; /* graceful stop: wait this long before pulling the plug */
+
+    host_facts facts;
+    struct image_cache *images;
+    struct vm_table *vms;
+
+    /* Credentials (credentials.json): ours at the control plane, and the
+     * token the control plane must show to give us orders. */
+    pthread_mutex_t cred_lock;
+    char host_id[64];
+    char agent_token[128];
+    char order_token[128];
+
+    /* The reporter sleeps on this until the next heartbeat or a kick. */
+    pthread_mutex_t report_lock;
+    pthread_cond_t report_kick;
+    int report_pending, report_stop;
+    pthread_t report_thread;
+    int report_running;
+} agent;
+
+/* Wakes the reporter to send a heartbeat now (a VM changed state). */
+void agent_report_soon(agent *a);
+
+#endif

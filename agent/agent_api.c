@@ -1,0 +1,93 @@
+/* agent_api.c: see agent_api.h. */
+#define _GNU_SOURCE
+#include "agent_api.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "agent.h"
+#include "ids.h"
+#include "json_util.h"
+#include "version.h"
+#include "vm_manager.h"
+
+#define AGENT(req) ((agent *)(req)->app)
+#define ROLE_CONTROL_PLANE 1u
+
+int agent_auth(void *app, const char *token, http_principal *out, cu_error **err)
+{
+    agent *a = app;
+    pthread_mutex_lock(&a->cred_lock);
+    int ok = a->order_token[0] && cu_const_time_eq(token, a->order_token);
+    pthread_mutex_unlock(&a->cred_lock);
+    if (!ok)
+        return cu_error_set(err, 401, CU_E_UNAUTHORIZED, NULL,
+                            "the bearer token is not this agent's order token");
+    out->role = ROLE_CONTROL_PLANE;
+    snprintf(out->id, sizeof(out->id), "control-plane");
+    return 0;
+}
+
+static int health(http_request *req, http_response *resp, cu_error **err)
+{
+    agent *a = AGENT(req);
+    resp->body = json_pack("{s:s, s:s, s:s, s:s}", "status", "ok", "version", CUMULUS_VERSION,
+                           "host", a->name, "host_id", a->host_id);
+    return 0;
+}
+
+static int list(http_request *req, http_response *resp, cu_error **err)
+{
+    resp->body = json_pack("{s:o}", "vms", vm_status_all(AGENT(req)));
+    return 0;
+}
+
+static int get(http_request *req, http_response *resp, cu_error **err)
+{
+    resp->body = vm_status_one(AGENT(req), req->params[0]);
+    if (resp->body == NULL)
+        return cu_error_set(err, 404, CU_E_NOT_FOUND, NULL, "no VM '%s' on this host",
+                            req->params[0]);
+    return 0;
+}
+
+static int put(http_request *req, http_response *resp, cu_error **err)
+{
+    vm_spec spec;
+    if (req->body == NULL)
+        return cu_error_set(err, 400, CU_E_INVALID_JSON, NULL, "send the VM's spec");
+    if (vm_spec_from_json(req->body, &spec, err) < 0)
+        return -1;
+    if (strcmp(spec.id, req->params[0]) != 0) {
+        vm_spec_clear(&spec);
+        return cu_error_set(err, 400, CU_E_INVALID_FIELD, "id",
+                            "the spec is for '%s' but was sent to '%s'", spec.id, req->params[0]);
+    }
+    if (vm_accept(AGENT(req), &spec, err) < 0)
+        return -1;
+    resp->status = 202;
+    resp->body = vm_status_one(AGENT(req), req->params[0]);
+    return 0;
+}
+
+static int del(http_request *req, http_response *resp, cu_error **err)
+{
+    int found = 0;
+    if (vm_destroy(AGENT(req), req->params[0], &found, err) < 0)
+        return -1;
+    if (!found)
+        return cu_error_set(err, 404, CU_E_NOT_FOUND, NULL, "no VM '%s' on this host",
+                            req->params[0]);
+    resp->status = 202;
+    resp->body = json_pack("{s:s, s:s}", "id", req->params[0], "state", "destroying");
+    return 0;
+}
+
+const http_route agent_routes[] = {
+    {"GET", "/v1/health", health, 0},
+    {"GET", "/v1/vms", list, ROLE_CONTROL_PLANE},
+    {"GET", "/v1/vms/{id}", get, ROLE_CONTROL_PLANE},
+    {"PUT", "/v1/vms/{id}", put, ROLE_CONTROL_PLANE},
+    {"DELETE", "/v1/vms/{id}", del, ROLE_CONTROL_PLANE},
+};
+const size_t agent_nroutes = sizeof(agent_routes) / sizeof(agent_routes[0]);

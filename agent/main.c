@@ -1,0 +1,214 @@
+/* main.c: cumulus-agent — wires host facts, the image cache, the VMs of
+ * this host, the order API and the reporter together, then waits for a
+ * signal.  Stopping the agent never stops a VM: QEMU lives on and the next
+ * agent re-adopts it. */
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "agent_api.h"
+#include "cleanup.h"
+#include "config.h"
+#include "credentials.h"
+#include "fsutil.h"
+#include "image_cache.h"
+#include "log.h"
+#include "reporter.h"
+#include "vm_manager.h"
+
+static const cu_config_key keys[] = {
+    {"control-plane", "CUMULUS_AGENT_CONTROL_PLANE", "http://127.0.0.1:8080",
+     "URL of the control plane"},
+    {"join-token-file", "CUMULUS_AGENT_JOIN_TOKEN_FILE", NULL,
+     "file holding the control plane's join token (its DATA_DIR/join-token)"},
+    {"listen", "CUMULUS_AGENT_LISTEN", "127.0.0.1:8081",
+     "HOST:PORT for the order API; port 0 picks a free port (logged)"},
+    {"data-dir", "CUMULUS_AGENT_DATA_DIR", "./cumulus-agent-data",
+     "directory for VMs, the image cache and credentials"},
+    {"name", "CUMULUS_AGENT_NAME", NULL, "this host's name (default: the hostname)"},
+    {"address", "CUMULUS_AGENT_ADDRESS", NULL,
+     "address users reach VMs' forwarded ports on (default: the listen host)"},
+    {"advertise-url", "CUMULUS_AGENT_ADVERTISE_URL", NULL,
+     "URL the control plane sends orders to (default: http://LISTEN)"},
+    {"ssh-bind", "CUMULUS_AGENT_SSH_BIND", NULL,
+     "host address VMs' SSH ports are forwarded on (default: the address)"},
+    {"vm-ports", "CUMULUS_AGENT_VM_PORTS", "22000-22999", "host ports for VMs' SSH forwards"},
+    {"heartbeat-interval", "CUMULUS_AGENT_HEARTBEAT", "5", "seconds between heartbeats"},
+    {"stop-timeout", "CUMULUS_AGENT_STOP_TIMEOUT", "120",
+     "seconds a guest gets to power off before the plug is pulled"},
+    {"log-level", "CUMULUS_AGENT_LOG_LEVEL", "info", "debug, info, warn or error"},
+    {NULL, NULL, NULL, NULL}};
+
+static const cu_config_spec spec = {
+    .program = "cumulus-agent",
+    .summary = "The Cumulus agent: runs this host's VMs with QEMU on the control plane's orders.",
+    .config_env = "CUMULUS_AGENT_CONFIG",
+    .keys = keys,
+};
+
+static char *xstrdup(const char *s)
+{
+    char *d = strdup(s);
+    if (d == NULL)
+        abort();
+    return d;
+}
+
+static char *default_name(void)
+{
+    char host[256] = "host";
+    gethostname(host, sizeof(host) - 1);
+    for (char *p = host; *p; p++)
+        *p = isalnum((unsigned char)*p) ? (char)tolower((unsigned char)*p) : '-';
+    host[63] = '\0';
+    return xstrdup(host);
+}
+
+static char *read_token(const char *path, cu_error **err)
+{
+    _cleanup_fclose_ FILE *f = path ? fopen(path, "re") : NULL;
+    char buf[256] = "";
+    if (f == NULL || fgets(buf, sizeof(buf), f) == NULL) {
+        cu_error_set(err, 400, CU_E_CONFIG, NULL,
+                     "cannot read the join token from '%s' (give --join-token-file: the control "
+                     "plane's DATA_DIR/join-token)",
+                     path ? path : "(none)");
+        return NULL;
+    }
+    buf[strcspn(buf, "\r\n")] = '\0';
+    return xstrdup(buf);
+}
+
+static int parse_ports(const char *s, agent *a, cu_error **err)
+{
+    if (sscanf(s, "%d-%d", &a->port_min, &a->port_max) != 2 || a->port_min < 1 ||
+        a->port_max > 65535 || a->port_min > a->port_max)
+        return cu_error_set(err, 400, CU_E_CONFIG, NULL,
+                            "vm-ports must look like 22000-22999, got '%s'", s);
+    return 0;
+}
+
+static int settings(agent *a, const cu_config *cfg, cu_error **err)
+{
+    unsigned long hb, stop;
+    char host[256];
+    unsigned port;
+    const char *listen = cu_config_get(cfg, "listen");
+    if (http_parse_listen(listen, host, sizeof(host), &port, err) < 0 ||
+        cu_config_get_uint(cfg, "heartbeat-interval", 3600, &hb, err) < 0 ||
+        cu_config_get_uint(cfg, "stop-timeout", 3600, &stop, err) < 0 ||
+        parse_ports(cu_config_get(cfg, "vm-ports"), a, err) < 0)
+        return -1;
+    a->heartbeat_s = (unsigned)(hb ? hb : 1);
+    a->stop_timeout_s = (unsigned)stop;
+    a->data_dir = xstrdup(cu_config_get(cfg, "data-dir"));
+    a->cp_url = xstrdup(cu_config_get(cfg, "control-plane"));
+    const char *name = cu_config_get(cfg, "name");
+    a->name = name ? xstrdup(name) : default_name();
+    const char *addr = cu_config_get(cfg, "address");
+    a->address = xstrdup(addr ? addr : (strcmp(host, "0.0.0.0") == 0 ? a->name : host));
+    const char *bind = cu_config_get(cfg, "ssh-bind");
+    a->ssh_bind = xstrdup(bind ? bind : (strcmp(host, "0.0.0.0") == 0 ? "0.0.0.0" : host));
+    return 0;
+}
+
+static int wait_for_stop_signal(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    int sig = 0;
+    sigwait(&set, &sig);
+    return sig;
+}
+
+/* QEMU gets absolute paths: the agent may be started from anywhere. */
+static int absolute_data_dir(agent *a, cu_error **err)
+{
+    char *abs = realpath(a->data_dir, NULL);
+    if (abs == NULL)
+        return cu_error_errno(err, errno, "cannot resolve the data directory '%s'", a->data_dir);
+    free(a->data_dir);
+    a->data_dir = abs;
+    return 0;
+}
+
+static int run(agent *a, const cu_config *cfg, cu_error **err)
+{
+    if (settings(a, cfg, err) < 0 || cu_mkdir_p(a->data_dir, 0700, err) < 0 ||
+        absolute_data_dir(a, err) < 0 || host_facts_probe(a->data_dir, &a->facts, err) < 0 ||
+        (a->images = image_cache_open(a->data_dir, err)) == NULL ||
+        credentials_load(a, err) < 0 || vm_table_open(a, err) < 0)
+        return -1;
+    if (a->host_id[0] == '\0' &&
+        (a->join_token = read_token(cu_config_get(cfg, "join-token-file"), err)) == NULL)
+        return -1;
+    http_server_config hc = {.listen = cu_config_get(cfg, "listen"), .routes = agent_routes,
+                             .nroutes = agent_nroutes, .auth = agent_auth, .app = a,
+                             .max_body = 1 << 20};
+    http_server *srv = http_server_start(&hc, err);
+    if (srv == NULL)
+        return -1;
+    char host[256];
+    unsigned port;
+    http_parse_listen(hc.listen, host, sizeof(host), &port, NULL);
+    const char *adv = cu_config_get(cfg, "advertise-url");
+    if (adv)
+        a->api_url = xstrdup(adv);
+    else if (asprintf(&a->api_url, "http://%s:%u", host, http_server_port(srv)) < 0)
+        abort();
+    log_info("listening on http://%s (port %u) as host '%s'; %s, QEMU %s%s", hc.listen,
+             http_server_port(srv), a->name, a->facts.arch, a->facts.qemu_version,
+             a->facts.kvm ? ", KVM" : a->facts.hvf ? ", HVF" : ", TCG only");
+    if (reporter_start(a, err) < 0) {
+        http_server_stop(srv);
+        return -1;
+    }
+    int sig = wait_for_stop_signal();
+    log_info("stopping on signal %d; VMs keep running", sig);
+    reporter_stop(a);
+    http_server_stop(srv);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    cu_log_init("cumulus-agent");
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    cu_config *cfg = NULL;
+    _cleanup_error_ cu_error *err = NULL;
+    int r = cu_config_load(&spec, argc, argv, &cfg, &err);
+    if (r == CU_CONFIG_EXIT_OK)
+        return 0;
+    if (r == CU_CONFIG_ERROR || cu_log_set_level_name(cu_config_get(cfg, "log-level")) < 0) {
+        fprintf(stderr, "cumulus-agent: %s\n",
+                err ? err->message : "log-level must be debug, info, warn or error");
+        cu_config_free(cfg);
+        return 2;
+    }
+    static agent a; /* static: reachable at exit, for the leak checker */
+    pthread_mutex_init(&a.cred_lock, NULL);
+    pthread_mutex_init(&a.report_lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&a.report_kick, &ca);
+    r = run(&a, cfg, &err);
+    if (r < 0)
+        log_error("%s", err->message);
+    cu_config_free(cfg);
+    return r < 0 ? 1 : 0;
+}

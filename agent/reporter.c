@@ -1,0 +1,124 @@
+/* reporter.c: see reporter.h. */
+#define _GNU_SOURCE
+#include "reporter.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <time.h>
+
+#include "cleanup.h"
+#include "credentials.h"
+#include "http_client.h"
+#include "json_util.h"
+#include "log.h"
+#include "vm_manager.h"
+
+static long long free_disk_gib(const char *dir)
+{
+    struct statvfs st;
+    if (statvfs(dir, &st) < 0)
+        return 0;
+    return (long long)((unsigned long long)st.f_bavail * st.f_frsize >> 30);
+}
+
+static json_t *heartbeat_body(agent *a)
+{
+    long long vcpus, mem;
+    vm_table_monitor(a);
+    vm_usage(a, &vcpus, &mem);
+    long long fv = a->facts.vcpus - vcpus, fm = a->facts.memory_mib - mem;
+    return json_pack("{s:I, s:I, s:I, s:s, s:o}", "free_vcpus", fv > 0 ? fv : 0,
+                     "free_memory_mib", fm > 0 ? fm : 0, "free_disk_gib",
+                     free_disk_gib(a->data_dir), "api_url", a->api_url, "vms", vm_status_all(a));
+}
+
+int reporter_send(agent *a, cu_error **err)
+{
+    _cleanup_free_ char *url = NULL;
+    char token[128];
+    pthread_mutex_lock(&a->cred_lock);
+    if (a->host_id[0] == '\0' && credentials_join(a, err) < 0) {
+        pthread_mutex_unlock(&a->cred_lock);
+        return -1;
+    }
+    if (asprintf(&url, "%s/v1/hosts/%s/heartbeat", a->cp_url, a->host_id) < 0)
+        abort();
+    snprintf(token, sizeof(token), "%s", a->agent_token);
+    pthread_mutex_unlock(&a->cred_lock);
+    json_t *body = heartbeat_body(a), *reply = NULL;
+    long status = 0;
+    int r = http_client_json("POST", url, token, body, 10000, &status, &reply, err);
+    json_decref(body);
+    json_decref(reply);
+    if (r < 0)
+        return -1;
+    if (status == 401) {
+        log_warn("the control plane no longer knows this host's token; joining again");
+        pthread_mutex_lock(&a->cred_lock);
+        r = credentials_join(a, err);
+        pthread_mutex_unlock(&a->cred_lock);
+        return r;
+    }
+    if (status != 200)
+        return cu_error_set(err, 500, CU_E_INTERNAL, NULL, "heartbeat refused (HTTP %ld)", status);
+    return 0;
+}
+
+static void *reporter_main(void *arg)
+{
+    agent *a = arg;
+    int failing = 0;
+    pthread_mutex_lock(&a->report_lock);
+    while (!a->report_stop) {
+        a->report_pending = 0;
+        pthread_mutex_unlock(&a->report_lock);
+        _cleanup_error_ cu_error *err = NULL;
+        if (reporter_send(a, &err) < 0) {
+            if (!failing++)
+                log_warn("cannot report to the control plane: %s (will keep trying)", err->message);
+        } else if (failing) {
+            log_info("reporting to the control plane again");
+            failing = 0;
+        }
+        pthread_mutex_lock(&a->report_lock);
+        if (a->report_pending || a->report_stop)
+            continue;
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_sec += a->heartbeat_s;
+        pthread_cond_timedwait(&a->report_kick, &a->report_lock, &until);
+    }
+    pthread_mutex_unlock(&a->report_lock);
+    return NULL;
+}
+
+int reporter_start(agent *a, cu_error **err)
+{
+    int e = pthread_create(&a->report_thread, NULL, reporter_main, a);
+    if (e)
+        return cu_error_errno(err, e, "cannot start the reporter thread");
+    a->report_running = 1;
+    return 0;
+}
+
+void reporter_stop(agent *a)
+{
+    if (!a->report_running)
+        return;
+    pthread_mutex_lock(&a->report_lock);
+    a->report_stop = 1;
+    pthread_cond_broadcast(&a->report_kick);
+    pthread_mutex_unlock(&a->report_lock);
+    pthread_join(a->report_thread, NULL);
+    a->report_running = 0;
+}
+
+void agent_report_soon(agent *a)
+{
+    pthread_mutex_lock(&a->report_lock);
+    a->report_pending = 1;
+    pthread_cond_broadcast(&a->report_kick);
+    pthread_mutex_unlock(&a->report_lock);
+}

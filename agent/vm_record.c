@@ -1,0 +1,69 @@
+/* vm_record.c: see vm_record.h. */
+#define _GNU_SOURCE
+#include "vm_record.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+vm_record *vm_record_new(const char *id)
+{
+    vm_record *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        abort();
+    snprintf(r->id, sizeof(r->id), "%s", id);
+    pthread_mutex_init(&r->lock, NULL);
+    snprintf(r->state, sizeof(r->state), "provisioning");
+    return r;
+}
+
+void vm_record_free(vm_record *r)
+{
+    vm_spec_clear(&r->spec);
+    pthread_mutex_destroy(&r->lock);
+    free(r);
+}
+
+json_t *vm_record_status(vm_record *r)
+{
+    pthread_mutex_lock(&r->lock);
+    json_t *error = r->error_code[0]
+                        ? json_pack("{s:s, s:s, s:I}", "code", r->error_code, "message",
+                                    r->error_message, "generation", r->error_generation)
+                        : json_null();
+    json_t *s = json_pack("{s:s, s:s, s:I, s:I, s:o, s:i, s:s, s:o, s:I, s:I}", "id", r->id,
+                          "state", r->destroyed ? "destroying" : r->state,
+                          "accepted_generation", r->spec.generation, "applied_generation",
+                          r->rt.applied_generation, "ssh_port",
+                          r->rt.ssh_port ? json_integer(r->rt.ssh_port) : json_null(),
+                          "progress", r->progress, "message", r->message, "error", error,
+                          "vcpus", (json_int_t)r->spec.vcpus, "memory_mib", r->spec.memory_mib);
+    pthread_mutex_unlock(&r->lock);
+    return s;
+}
+
+void vm_record_set(vm_record *r, const char *state, int progress, const char *message)
+{
+    pthread_mutex_lock(&r->lock);
+    int changed = strcmp(r->state, state) != 0;
+    snprintf(r->state, sizeof(r->state), "%s", state);
+    r->progress = progress;
+    snprintf(r->message, sizeof(r->message), "%s", message);
+    pthread_mutex_unlock(&r->lock);
+    if (changed)
+        log_info("VM %s: %s (%s)", r->id, state, message);
+}
+
+void vm_record_fail(vm_record *r, long long generation, const char *code, const char *message)
+{
+    pthread_mutex_lock(&r->lock);
+    snprintf(r->state, sizeof(r->state), "error");
+    snprintf(r->error_code, sizeof(r->error_code), "%s", code);
+    snprintf(r->error_message, sizeof(r->error_message), "%s", message);
+    snprintf(r->message, sizeof(r->message), "%.255s", message);
+    r->error_generation = generation;
+    pthread_mutex_unlock(&r->lock);
+    log_error("VM %s: %s", r->id, message);
+}

@@ -1,0 +1,166 @@
+/* vm_spec.c: see vm_spec.h.  Every field is checked here, before any of
+ * it reaches a file name or a QEMU argument. */
+#define _GNU_SOURCE
+#include "vm_spec.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "json_util.h"
+
+static char *dup_or_null(const json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    if (s == NULL)
+        return NULL;
+    char *d = strdup(s);
+    if (d == NULL)
+        abort();
+    return d;
+}
+
+/* An id the agent uses as a directory name: "vm-" + hex, nothing else. */
+static int check_id(const char *field, const char *id, cu_error **err)
+{
+    size_t n = id ? strlen(id) : 0;
+    int ok = n >= 4 && n <= 40 && strncmp(id, "vm-", 3) == 0;
+    for (size_t i = 3; ok && i < n; i++)
+        ok = (id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f');
+    if (!ok)
+        return cu_error_set(err, 400, CU_E_INVALID_FIELD, field,
+                            "%s '%s' is not a VM id (vm- and hex digits)", field, id ? id : "");
+    return 0;
+}
+
+static int one_of(const char *field, const char *v, const char *a, const char *b, cu_error **err)
+{
+    if (v && (strcmp(v, a) == 0 || strcmp(v, b) == 0))
+        return 0;
+    return cu_error_set(err, 400, CU_E_INVALID_FIELD, field, "%s must be '%s' or '%s'", field, a,
+                        b);
+}
+
+static int parse_image(const json_t *img, vm_image *out, cu_error **err)
+{
+    static const cu_json_field fields[] = {
+        {"id", CU_JSON_STRING, true},          {"name", CU_JSON_STRING, true},
+        {"url", CU_JSON_STRING, true},         {"checksum", CU_JSON_STRING, true},
+        {"format", CU_JSON_STRING, true},      {"architecture", CU_JSON_STRING, true},
+        {"boot", CU_JSON_STRING, true},        {"kernel_url", CU_JSON_STRING, false},
+        {"initrd_url", CU_JSON_STRING, false}, {"cmdline", CU_JSON_STRING, false},
+        {NULL}};
+    if (!json_is_object(img))
+        return cu_error_set(err, 400, CU_E_INVALID_FIELD, "image", "image must be an object");
+    if (cu_json_check_fields(img, fields, err) < 0 ||
+        one_of("image.format", cu_json_str(img, "format"), "qcow2", "raw", err) < 0 ||
+        one_of("image.architecture", cu_json_str(img, "architecture"), "x86_64", "aarch64",
+               err) < 0 ||
+        one_of("image.boot", cu_json_str(img, "boot"), "uefi", "kernel", err) < 0)
+        return -1;
+    if (strcmp(cu_json_str(img, "boot"), "kernel") == 0 &&
+        (!cu_json_str(img, "kernel_url") || !cu_json_str(img, "initrd_url")))
+        return cu_error_set(err, 400, CU_E_INVALID_FIELD, "image.kernel_url",
+                            "an image booted by kernel needs kernel_url and initrd_url");
+    out->id = dup_or_null(img, "id");
+    out->name = dup_or_null(img, "name");
+    out->url = dup_or_null(img, "url");
+    out->checksum = dup_or_null(img, "checksum");
+    out->format = dup_or_null(img, "format");
+    out->architecture = dup_or_null(img, "architecture");
+    out->boot = dup_or_null(img, "boot");
+    out->kernel_url = dup_or_null(img, "kernel_url");
+    out->initrd_url = dup_or_null(img, "initrd_url");
+    out->cmdline = dup_or_null(img, "cmdline");
+    return 0;
+}
+
+static int parse_sizes(const json_t *j, vm_spec *out, cu_error **err)
+{
+    long long v = json_integer_value(json_object_get(j, "vcpus"));
+    long long m = json_integer_value(json_object_get(j, "memory_mib"));
+    long long d = json_integer_value(json_object_get(j, "disk_gib"));
+    if (v < 1 || v > 256)
+        return cu_error_set(err, 400, CU_E_INVALID_FIELD, "vcpus", "vcpus must be 1 to 256");
+    if (m < 64 || m > (1LL << 22))
+        return cu_error_set(err, 400, CU_E_INVALID_FIELD, "memory_mib",
+                            "memory_mib must be 64 to 4194304");
+    if (d < 1 || d > (1LL << 16))
+        return cu_error_set(err, 400, CU_E_INVALID_FIELD, "disk_gib", "disk_gib must be 1 to 65536");
+    out->vcpus = (int)v;
+    out->memory_mib = m;
+    out->disk_gib = d;
+    return 0;
+}
+
+int vm_spec_from_json(const json_t *j, vm_spec *out, cu_error **err)
+{
+    static const cu_json_field fields[] = {
+        {"id", CU_JSON_STRING, true},         {"name", CU_JSON_STRING, true},
+        {"desired_state", CU_JSON_STRING, true}, {"generation", CU_JSON_INTEGER, true},
+        {"operation_id", CU_JSON_STRING, false}, {"vcpus", CU_JSON_INTEGER, true},
+        {"memory_mib", CU_JSON_INTEGER, true}, {"disk_gib", CU_JSON_INTEGER, true},
+        {"stop_mode", CU_JSON_STRING, false},  {"reboot_request", CU_JSON_STRING, false},
+        {"image", CU_JSON_OBJECT, true},       {"cloud_init", CU_JSON_OBJECT, true},
+        {NULL}};
+    static const cu_json_field ci_fields[] = {{"meta_data", CU_JSON_STRING, true},
+                                              {"user_data", CU_JSON_STRING, true},
+                                              {"network_config", CU_JSON_STRING, false},
+                                              {NULL}};
+    memset(out, 0, sizeof(*out));
+    const json_t *ci = json_object_get(j, "cloud_init");
+    const char *stop = cu_json_str(j, "stop_mode");
+    if (!json_is_object(j))
+        return cu_error_set(err, 400, CU_E_INVALID_JSON, NULL, "the spec must be a JSON object");
+    if (cu_json_check_fields(j, fields, err) < 0 || check_id("id", cu_json_str(j, "id"), err) < 0 ||
+        one_of("desired_state", cu_json_str(j, "desired_state"), "running", "stopped", err) < 0 ||
+        (stop && one_of("stop_mode", stop, "graceful", "hard", err) < 0) ||
+        parse_sizes(j, out, err) < 0 || cu_json_check_fields(ci, ci_fields, err) < 0 ||
+        parse_image(json_object_get(j, "image"), &out->image, err) < 0) {
+        vm_spec_clear(out);
+        return -1;
+    }
+    out->id = dup_or_null(j, "id");
+    out->name = dup_or_null(j, "name");
+    out->desired_state = dup_or_null(j, "desired_state");
+    out->operation_id = dup_or_null(j, "operation_id");
+    out->stop_mode = stop ? strdup(stop) : strdup("graceful");
+    out->reboot_request = dup_or_null(j, "reboot_request");
+    out->generation = json_integer_value(json_object_get(j, "generation"));
+    out->meta_data = dup_or_null(ci, "meta_data");
+    out->user_data = dup_or_null(ci, "user_data");
+    out->network_config = dup_or_null(ci, "network_config");
+    return 0;
+}
+
+json_t *vm_spec_to_json(const vm_spec *s)
+{
+    const vm_image *i = &s->image;
+    json_t *img = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?}", "id", i->id,
+                            "name", i->name, "url", i->url, "checksum", i->checksum, "format",
+                            i->format, "architecture", i->architecture, "boot", i->boot,
+                            "kernel_url", i->kernel_url, "initrd_url", i->initrd_url, "cmdline",
+                            i->cmdline);
+    json_t *ci = json_pack("{s:s, s:s, s:s?}", "meta_data", s->meta_data, "user_data",
+                           s->user_data, "network_config", s->network_config);
+    return json_pack("{s:s, s:s, s:s, s:I, s:s?, s:i, s:I, s:I, s:s, s:s?, s:o, s:o}", "id", s->id,
+                     "name", s->name, "desired_state", s->desired_state, "generation",
+                     s->generation, "operation_id", s->operation_id, "vcpus", s->vcpus,
+                     "memory_mib", s->memory_mib, "disk_gib", s->disk_gib, "stop_mode",
+                     s->stop_mode, "reboot_request", s->reboot_request, "image", img,
+                     "cloud_init", ci);
+}
+
+void vm_spec_clear(vm_spec *s)
+{
+    char **fields[] = {&s->id,          &s->name,           &s->desired_state,
+                       &s->operation_id, &s->stop_mode,     &s->reboot_request,
+                       &s->meta_data,   &s->user_data,      &s->network_config,
+                       &s->image.id,    &s->image.name,     &s->image.url,
+                       &s->image.checksum, &s->image.format, &s->image.architecture,
+                       &s->image.boot,  &s->image.kernel_url, &s->image.initrd_url,
+                       &s->image.cmdline};
+    for (size_t i = 0; i < sizeof(fields) / sizeof(*fields); i++) {
+        free(*fields[i]);
+        *fields[i] = NULL;
+    }
+}

@@ -1,0 +1,42 @@
+/* vm_spec.h: the order the control plane sends an agent for one VM (the
+ * body of PUT /v1/vms/{id}), parsed and validated.  It is the whole desired
+ * state of the VM: sending it twice changes nothing.
+ *
+ * JSON shape:
+ *   {"id": "vm-…", "name": "web-1", "desired_state": "running"|"stopped",
+ *    "generation": 3, "operation_id": "op-…"|null,
+ *    "stop_mode": "graceful"|"hard", "reboot_request": "…"|null,
+ *    "vcpus": 1, "memory_mib": 1024, "disk_gib": 25,
+ *    "image": {"id", "name", "url", "checksum": "sha256:…"|"sha512:…",
+ *              "format": "qcow2"|"raw", "architecture": "x86_64"|"aarch64",
+ *              "boot": "uefi"|"kernel",
+ *              "kernel_url"?, "initrd_url"?, "cmdline"?},
+ *    "cloud_init": {"meta_data": "…", "user_data": "…", "network_config"?: "…"}} */
+#ifndef CUMULUS_AGENT_VM_SPEC_H
+#define CUMULUS_AGENT_VM_SPEC_H
+
+#include <jansson.h>
+
+#include "error.h"
+
+typedef struct vm_image {
+    char *id, *name, *url, *checksum, *format, *architecture, *boot;
+    char *kernel_url, *initrd_url, *cmdline; /* boot == "kernel"; else NULL */
+} vm_image;
+
+typedef struct vm_spec {
+    char *id, *name, *desired_state, *operation_id;
+    char *stop_mode;      /* "graceful" (ACPI power button) | "hard" (pull the plug) */
+    char *reboot_request; /* a new value asks for one reboot; NULL = none */
+    long long generation;
+    int vcpus;
+    long long memory_mib, disk_gib;
+    vm_image image;
+    char *meta_data, *user_data, *network_config; /* network_config may be NULL */
+} vm_spec;
+
+int vm_spec_from_json(const json_t *j, vm_spec *out, cu_error **err);
+json_t *vm_spec_to_json(const vm_spec *s);
+void vm_spec_clear(vm_spec *s);
+
+#endif

@@ -1,0 +1,236 @@
+/* vm_steps.c: see vm_steps.h. */
+#define _GNU_SOURCE
+#include "vm_steps.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "disk.h"
+#include "image_cache.h"
+#include "log.h"
+#include "seed_iso.h"
+
+/* Progress: image download 5-60 %, disk 65, seed 70, QEMU 80, running 100. */
+static void on_download(void *opaque, long long done, long long total)
+{
+    vm_record *r = opaque;
+    int pct = total > 0 ? (int)(done * 100 / total) : 0;
+    char msg[256];
+    snprintf(msg, sizeof(msg), "downloading image '%s': %d%% of %lld MiB", r->spec.image.name,
+             pct, total >> 20);
+    vm_record_set(r, "provisioning", 5 + pct * 55 / 100, msg);
+    agent_report_soon(r->agent);
+}
+
+static void remove_unbooted_files(agent *a, const vm_record *r)
+{
+    static const char *const files[] = {"disk.qcow2", "seed.iso", "efivars.fd", NULL};
+    char path[PATH_MAX];
+    for (const char *const *f = files; *f; f++) {
+        vm_path(a, r->id, *f, path, sizeof(path));
+        unlink(path);
+    }
+}
+
+static int file_exists(const char *path)
+{
+    return access(path, F_OK) == 0;
+}
+
+/* Image, disk, seed: everything QEMU needs on disk. */
+static int provision(agent *a, vm_record *r, const vm_spec *s, cu_error **err)
+{
+    char disk[PATH_MAX], seed[PATH_MAX];
+    vm_path(a, s->id, "disk.qcow2", disk, sizeof(disk));
+    vm_path(a, s->id, "seed.iso", seed, sizeof(seed));
+    if (strcmp(s->image.boot, "kernel") == 0)
+        return cu_error_set(err, 400, "unsupported", NULL,
+                            "image '%s' boots by kernel, which this agent does not do yet",
+                            s->image.name);
+    if (!file_exists(disk)) {
+        vm_record_set(r, "provisioning", 5, "fetching the image");
+        _cleanup_free_ char *base =
+            image_cache_ensure(a->images, s->image.name, s->image.url, s->image.checksum,
+                               s->image.format, on_download, r, err);
+        if (base == NULL)
+            return -1;
+        vm_record_set(r, "provisioning", 65, "creating the disk");
+        if (disk_create_overlay(base, s->image.format, disk, s->disk_gib, err) < 0)
+            return -1;
+    }
+    vm_record_set(r, "provisioning", 70, "writing the cloud-init seed");
+    return seed_iso_write(seed, s->user_data, s->meta_data, s->network_config, err);
+}
+
+static void save_runtime(agent *a, vm_record *r)
+{
+    _cleanup_error_ cu_error *err = NULL;
+    pthread_mutex_lock(&r->lock);
+    vm_runtime rt = r->rt;
+    pthread_mutex_unlock(&r->lock);
+    if (vm_runtime_save(a, r->id, &rt, &err) < 0)
+        log_error("VM %s: %s", r->id, err->message);
+}
+
+static void set_applied(vm_record *r, long long gen)
+{
+    pthread_mutex_lock(&r->lock);
+    r->rt.applied_generation = gen;
+    pthread_mutex_unlock(&r->lock);
+}
+
+static int start_vm(agent *a, vm_record *r, const vm_spec *s, cu_error **err)
+{
+    if (provision(a, r, s, err) < 0)
+        return -1;
+    vm_runtime rt;
+    pthread_mutex_lock(&r->lock);
+    rt = r->rt;
+    pthread_mutex_unlock(&r->lock);
+    if (rt.ssh_port == 0 && (rt.ssh_port = vm_port_allocate(a, r->id, err)) < 0)
+        return -1;
+    vm_record_set(r, "starting", 80, "starting QEMU");
+    if (vm_proc_start(a, s, &rt, err) < 0)
+        return -1;
+    pthread_mutex_lock(&r->lock);
+    r->rt = rt;
+    pthread_mutex_unlock(&r->lock);
+    return 0;
+}
+
+static void ensure_running(agent *a, vm_record *r, const vm_spec *s)
+{
+    _cleanup_error_ cu_error *err = NULL;
+    if (!vm_proc_alive(&r->rt)) {
+        if (start_vm(a, r, s, &err) < 0) {
+            if (!r->rt.ever_started)
+                remove_unbooted_files(a, r);
+            vm_record_fail(r, s->generation, "start_failed", err->message);
+            return;
+        }
+    } else if (s->reboot_request && strcmp(s->reboot_request, r->rt.reboot_done) != 0) {
+        vm_record_set(r, "running", 90, "rebooting");
+        if (vm_proc_reset(a, r->id, &err) < 0) {
+            vm_record_fail(r, s->generation, "reboot_failed", err->message);
+            return;
+        }
+    }
+    pthread_mutex_lock(&r->lock);
+    if (s->reboot_request)
+        snprintf(r->rt.reboot_done, sizeof(r->rt.reboot_done), "%s", s->reboot_request);
+    pthread_mutex_unlock(&r->lock);
+    set_applied(r, s->generation);
+    save_runtime(a, r);
+    vm_record_set(r, "running", 100, "QEMU is running");
+}
+
+static void ensure_stopped(agent *a, vm_record *r, const vm_spec *s)
+{
+    _cleanup_error_ cu_error *err = NULL;
+    int graceful = strcmp(s->stop_mode, "hard") != 0;
+    if (vm_proc_alive(&r->rt)) {
+        vm_record_set(r, "stopping", 50, graceful ? "powering off" : "pulling the plug");
+        vm_runtime rt = r->rt;
+        if (vm_proc_stop(a, r->id, &rt, graceful, a->stop_timeout_s, &err) < 0) {
+            vm_record_fail(r, s->generation, "stop_failed", err->message);
+            return;
+        }
+        pthread_mutex_lock(&r->lock);
+        r->rt = rt;
+        pthread_mutex_unlock(&r->lock);
+    }
+    set_applied(r, s->generation);
+    save_runtime(a, r);
+    vm_record_set(r, "stopped", 100, "stopped");
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+static void destroy(agent *a, vm_record *r)
+{
+    _cleanup_error_ cu_error *err = NULL;
+    vm_runtime rt = r->rt;
+    if (vm_proc_stop(a, r->id, &rt, false, 0, &err) < 0) {
+        vm_record_fail(r, r->spec.generation, "destroy_failed", err->message);
+        pthread_mutex_lock(&r->lock);
+        r->destroyed = 0; /* keep it visible: the operator must see it */
+        pthread_mutex_unlock(&r->lock);
+        return;
+    }
+    char dir[PATH_MAX];
+    vm_path(a, r->id, NULL, dir, sizeof(dir));
+    /* Only this VM's directory: its disk, seed, sockets and logs. */
+    if (nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) < 0 && errno != ENOENT)
+        log_error("VM %s: could not remove '%s' entirely: %s", r->id, dir, strerror(errno));
+    log_info("VM %s destroyed", r->id);
+}
+
+void vm_steps_converge(agent *a, vm_record *r)
+{
+    pthread_mutex_lock(&r->lock);
+    int destroyed = r->destroyed;
+    json_t *snapshot = vm_spec_to_json(&r->spec);
+    pthread_mutex_unlock(&r->lock);
+    vm_spec s;
+    _cleanup_error_ cu_error *err = NULL;
+    int ok = vm_spec_from_json(snapshot, &s, &err) == 0;
+    json_decref(snapshot);
+    if (destroyed)
+        destroy(a, r);
+    else if (ok && strcmp(s.desired_state, "running") == 0)
+        ensure_running(a, r, &s);
+    else if (ok)
+        ensure_stopped(a, r, &s);
+    if (ok)
+        vm_spec_clear(&s);
+}
+
+void vm_steps_adopt(agent *a, vm_record *r)
+{
+    _cleanup_error_ cu_error *err = NULL;
+    if (!vm_proc_alive(&r->rt)) {
+        r->rt.pid = 0;
+        vm_record_set(r, "stopped", 0, "not running");
+        return;
+    }
+    char status[32];
+    if (vm_proc_query(a, r->id, status, sizeof(status), &err) < 0) {
+        /* Alive but not answering: unsure it is ours and sane; stop it rather
+         * than risk the same disk used by two QEMUs. */
+        log_warn("VM %s: QEMU pid %d does not answer QMP (%s); stopping it", r->id,
+                 (int)r->rt.pid, err->message);
+        vm_runtime rt = r->rt;
+        _cleanup_error_ cu_error *serr = NULL;
+        vm_proc_stop(a, r->id, &rt, false, 0, &serr);
+        r->rt = rt;
+        vm_record_set(r, "stopped", 0, "stopped: QEMU did not answer after the agent restarted");
+        return;
+    }
+    log_info("VM %s: re-adopted QEMU pid %d (%s)", r->id, (int)r->rt.pid, status);
+    vm_record_set(r, "running", 100, "QEMU is running");
+}
+
+void vm_steps_check_alive(agent *a, vm_record *r)
+{
+    pthread_mutex_lock(&r->lock);
+    int check = !r->worker && !r->destroyed && strcmp(r->state, "running") == 0;
+    int dead = check && !vm_proc_alive(&r->rt);
+    if (dead)
+        r->rt.pid = 0;
+    pthread_mutex_unlock(&r->lock);
+    if (!dead)
+        return;
+    vm_record_set(r, "stopped", 100, "QEMU exited: the guest powered off or crashed (see serial.log)");
+    save_runtime(a, r);
+}
