@@ -47,6 +47,6 @@ json_t *ops_row_to_api(json_t *row);
 
 #define OPS_COLUMNS                                                                                \
     "seq AS _seq, id, type, target_type, target_id, status, progress, message, error_code, "       \
-    "error_message, created_at, updated_at, finished_at"
+    "error_message, generation, created_at, updated_at, finished_at"
 
 #endif

@@ -86,11 +86,12 @@ test('a VM created with curl boots, stops, starts and is deleted without a trace
   const argv = processArgv(pid);
   assert.equal(argv[0], 'qemu-system-x86_64');
   for (const want of ['-nodefaults', '-no-user-config', '-daemonize']) assert.ok(argv.includes(want), want);
-  assert.equal(argv[argv.indexOf('-accel') + 1].split(',')[0], existsSync('/dev/kvm') ? 'kvm' : 'tcg');
+  const [host] = (await cp.get('/v1/hosts')).body.hosts;
+  assert.equal(argv[argv.indexOf('-accel') + 1].split(',')[0], host.accelerators.includes('kvm') ? 'kvm' : 'tcg');
   assert.equal(argv[argv.indexOf('-m') + 1].split(',')[0].replace(/M$/, ''), '1024');
   assert.ok(argv.some((a) => a.includes(join(dir, 'disk.qcow2'))), 'boots its overlay');
   assert.ok(argv.some((a) => a.includes(join(dir, 'seed.iso'))), 'with its seed');
-  assert.ok(argv.some((a) => a.includes(`hostfwd=tcp:127.0.0.1:${vm.ssh_port}-:22`)), 'SSH forwarded');
+  assert.ok(argv.some((a) => a.includes(`tcp:127.0.0.1:${vm.ssh_port}-:22`)), 'SSH forwarded');
 
   // The overlay is backed by the cached image, the seed is a cidata ISO.
   const info = JSON.parse(execFileSync('qemu-img', ['info', '-U', '--output=json', join(dir, 'disk.qcow2')], { encoding: 'utf8' }));
@@ -170,3 +171,28 @@ function qmpStatus(path) {
     sock.on('error', reject);
   });
 }
+
+test('a bad order fails its operation with the reason and leaves no half-made VM', async () => {
+  const m = image.manifest;
+  const bad = await cp.post('/v1/images', {
+    name: 'corrupt', os: 'debian', version: '12', architecture: m.architecture,
+    url: images.url(m.file), checksum: `sha256:${'0'.repeat(64)}`, login_user: 'debian',
+  });
+  assert.equal(bad.status, 201);
+  const r = await cp.post('/v1/vms', { name: 'doomed', size: 's-1vcpu-512mb', image: 'corrupt', ssh_keys: ['tester'] });
+  assert.equal(r.status, 202);
+  let op;
+  do {
+    op = (await cp.get(`/v1/operations/${r.body.operation.id}/wait?timeout=60`)).body;
+  } while (!['succeeded', 'failed'].includes(op.status));
+  assert.equal(op.status, 'failed');
+  assert.match(op.error.message, /checksum mismatch: expected sha256:0{64}, got sha256:[0-9a-f]{64}/);
+  const vm = (await cp.get('/v1/vms/doomed')).body;
+  assert.equal(vm.state, 'error');
+  const dir = agent.vmDir(vm.id);
+  for (const f of ['disk.qcow2', 'seed.iso', 'qemu.pid']) assert.equal(existsSync(join(dir, f)), false, f);
+  const cached = execFileSync('ls', [join(agent.dataDir, 'images')], { encoding: 'utf8' });
+  assert.doesNotMatch(cached, /\.part/, 'no partial download left');
+  await waitOp((await cp.del('/v1/vms/doomed')).body.operation, 60);
+  assert.equal(existsSync(dir), false);
+});

@@ -65,8 +65,13 @@ export function processArgv(pid) {
   return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(0, -1);
 }
 
+// Alive and not a zombie (QEMU daemonizes, so init reaps it, maybe late).
 export function alive(pid) {
-  try { process.kill(pid, 0); return true; } catch { return false; }
+  try { process.kill(pid, 0); } catch { return false; }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^[ZX]$/.test(stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3));
+  } catch { return false; }
 }
 
 export async function until(what, fn, timeoutMs = 60000, stepMs = 250) {
