@@ -6,6 +6,7 @@
 #include <pthread.h>
 
 #include "host_facts.h"
+#include "loop.h"
 
 struct image_cache;
 struct vm_table;
@@ -33,12 +34,8 @@ typedef struct agent {
     char agent_token[128];
     char order_token[128];
 
-    /* The reporter sleeps on this until the next heartbeat or a kick. */
-    pthread_mutex_t report_lock;
-    pthread_cond_t report_kick;
-    int report_pending, report_stop;
-    pthread_t report_thread;
-    int report_running;
+    cu_loop reporter; /* reporter.c: heartbeats */
+    int report_failing;
 } agent;
 
 /* Wakes the reporter to send a heartbeat now (a VM changed state). */

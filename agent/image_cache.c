@@ -190,25 +190,11 @@ static int check_request(const char *name, const char *url, const char *sum_text
     return parse_checksum(name, sum_text, sum, err);
 }
 
-static int write_all(int fd, const char *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 static size_t on_write(char *p, size_t size, size_t n, void *opaque)
 {
     fetch *f = opaque;
     size_t len = size * n;
-    if (write_all(f->fd, p, len) < 0) {
+    if (cu_write_all(f->fd, p, len) < 0) {
         f->write_errno = errno;
         return 0; /* aborts the transfer */
     }

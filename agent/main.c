@@ -15,6 +15,7 @@
 #include "agent_api.h"
 #include "cleanup.h"
 #include "config.h"
+#include "daemon.h"
 #include "credentials.h"
 #include "fsutil.h"
 #include "image_cache.h"
@@ -118,17 +119,6 @@ static int settings(agent *a, const cu_config *cfg, cu_error **err)
     return 0;
 }
 
-static int wait_for_stop_signal(void)
-{
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    int sig = 0;
-    sigwait(&set, &sig);
-    return sig;
-}
-
 /* QEMU gets absolute paths: the agent may be started from anywhere. */
 static int absolute_data_dir(agent *a, cu_error **err)
 {
@@ -171,7 +161,7 @@ static int run(agent *a, const cu_config *cfg, cu_error **err)
         http_server_stop(srv);
         return -1;
     }
-    int sig = wait_for_stop_signal();
+    int sig = cu_daemon_wait_stop();
     log_info("stopping on signal %d; VMs keep running", sig);
     reporter_stop(a);
     http_server_stop(srv);
@@ -181,31 +171,14 @@ static int run(agent *a, const cu_config *cfg, cu_error **err)
 int main(int argc, char **argv)
 {
     cu_log_init("cumulus-agent");
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
+    cu_daemon_block_signals();
     cu_config *cfg = NULL;
-    _cleanup_error_ cu_error *err = NULL;
-    int r = cu_config_load(&spec, argc, argv, &cfg, &err);
-    if (r == CU_CONFIG_EXIT_OK)
-        return 0;
-    if (r == CU_CONFIG_ERROR || cu_log_set_level_name(cu_config_get(cfg, "log-level")) < 0) {
-        fprintf(stderr, "cumulus-agent: %s\n",
-                err ? err->message : "log-level must be debug, info, warn or error");
-        cu_config_free(cfg);
-        return 2;
-    }
+    int r = cu_daemon_configure(&spec, argc, argv, &cfg);
+    if (r >= 0)
+        return r;
     static agent a; /* static: reachable at exit, for the leak checker */
     pthread_mutex_init(&a.cred_lock, NULL);
-    pthread_mutex_init(&a.report_lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&a.report_kick, &ca);
+    _cleanup_error_ cu_error *err = NULL;
     r = run(&a, cfg, &err);
     if (r < 0)
         log_error("%s", err->message);

@@ -66,59 +66,32 @@ int reporter_send(agent *a, cu_error **err)
     return 0;
 }
 
-static void *reporter_main(void *arg)
+static void report(void *arg)
 {
     agent *a = arg;
-    int failing = 0;
-    pthread_mutex_lock(&a->report_lock);
-    while (!a->report_stop) {
-        a->report_pending = 0;
-        pthread_mutex_unlock(&a->report_lock);
-        _cleanup_error_ cu_error *err = NULL;
-        if (reporter_send(a, &err) < 0) {
-            if (!failing++)
-                log_warn("cannot report to the control plane: %s (will keep trying)", err->message);
-        } else if (failing) {
-            log_info("reporting to the control plane again");
-            failing = 0;
-        }
-        pthread_mutex_lock(&a->report_lock);
-        if (a->report_pending || a->report_stop)
-            continue;
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += a->heartbeat_s;
-        pthread_cond_timedwait(&a->report_kick, &a->report_lock, &until);
+    _cleanup_error_ cu_error *err = NULL;
+    if (reporter_send(a, &err) < 0) {
+        if (!a->report_failing++)
+            log_warn("cannot report to the control plane: %s (will keep trying)", err->message);
+    } else if (a->report_failing) {
+        log_info("reporting to the control plane again");
+        a->report_failing = 0;
     }
-    pthread_mutex_unlock(&a->report_lock);
-    return NULL;
 }
 
 int reporter_start(agent *a, cu_error **err)
 {
-    int e = pthread_create(&a->report_thread, NULL, reporter_main, a);
-    if (e)
-        return cu_error_errno(err, e, "cannot start the reporter thread");
-    a->report_running = 1;
+    if (cu_loop_start(&a->reporter, report, a, a->heartbeat_s * 1000, err) < 0)
+        return cu_error_wrap(err, "starting the reporter");
     return 0;
 }
 
 void reporter_stop(agent *a)
 {
-    if (!a->report_running)
-        return;
-    pthread_mutex_lock(&a->report_lock);
-    a->report_stop = 1;
-    pthread_cond_broadcast(&a->report_kick);
-    pthread_mutex_unlock(&a->report_lock);
-    pthread_join(a->report_thread, NULL);
-    a->report_running = 0;
+    cu_loop_stop(&a->reporter);
 }
 
 void agent_report_soon(agent *a)
 {
-    pthread_mutex_lock(&a->report_lock);
-    a->report_pending = 1;
-    pthread_cond_broadcast(&a->report_kick);
-    pthread_mutex_unlock(&a->report_lock);
+    cu_loop_kick(&a->reporter);
 }

@@ -30,6 +30,7 @@
 #include <libisofs/libisofs.h>
 
 #include "cleanup.h"
+#include "fsutil.h"
 #include "log.h"
 
 /* 2000-01-01T00:00:00Z: every timestamp in the image.  Not 0, because a
@@ -180,20 +181,6 @@ static int make_opts(IsoWriteOpts **out, const char *path, cu_error **err)
     return 0;
 }
 
-static int write_all(int fd, const unsigned char *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 /* Drains the burn source block by block into fd, in chunks. */
 static int pump_image(struct burn_source *src, int fd, const char *tmp, const char *path,
                       cu_error **err)
@@ -211,7 +198,7 @@ static int pump_image(struct burn_source *src, int fd, const char *tmp, const ch
         fill += (size_t)n;
         total += n;
         if ((n < ISO_BLOCK || fill == WRITE_CHUNK) && fill > 0) {
-            if (write_all(fd, buf, fill) < 0)
+            if (cu_write_all(fd, buf, fill) < 0)
                 return cu_error_errno(err, errno, "cannot write '%s'", tmp);
             fill = 0;
         }
@@ -246,16 +233,6 @@ static int render_locked(int fd, const char *tmp, const char *path, const char *
         return iso_fail(err, r, path, "starting the image writer");
     }
     return pump_image(src, fd, tmp, path, err);
-}
-
-static void fsync_dir_of(const char *path)
-{
-    _cleanup_free_ char *copy = strdup(path);
-    if (copy == NULL)
-        abort();
-    _cleanup_close_ int dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0)
-        fsync(dfd);
 }
 
 static int check_args(const char *path, const char *user_data, const char *meta_data,
@@ -311,7 +288,7 @@ int seed_iso_write(const char *path, const char *user_data, const char *meta_dat
         unlink(tmp);
         return cu_error_errno(err, e, "cannot rename '%s' to '%s'", tmp, path);
     }
-    fsync_dir_of(path);
+    cu_fsync_dir_of(path);
     log_debug("wrote seed ISO '%s'", path);
     return 0;
 }

@@ -13,8 +13,9 @@
 
 #include "cleanup.h"
 
-static int write_all(int fd, const char *p, size_t len)
+int cu_write_all(int fd, const void *data, size_t len)
 {
+    const char *p = data;
     while (len > 0) {
         ssize_t n = write(fd, p, len);
         if (n < 0) {
@@ -28,7 +29,7 @@ static int write_all(int fd, const char *p, size_t len)
     return 0;
 }
 
-static void fsync_dir_of(const char *path)
+void cu_fsync_dir_of(const char *path)
 {
     _cleanup_free_ char *copy = strdup(path);
     if (copy == NULL)
@@ -47,7 +48,7 @@ int cu_write_file_atomic(const char *path, const void *data, size_t len, mode_t 
     _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     if (fd < 0)
         return cu_error_errno(err, errno, "cannot create '%s'", tmp);
-    if (fchmod(fd, mode) < 0 || write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+    if (fchmod(fd, mode) < 0 || cu_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
         int e = errno;
         unlink(tmp);
         return cu_error_errno(err, e, "cannot write '%s'", tmp);
@@ -57,7 +58,7 @@ int cu_write_file_atomic(const char *path, const void *data, size_t len, mode_t 
         unlink(tmp);
         return cu_error_errno(err, e, "cannot rename '%s' to '%s'", tmp, path);
     }
-    fsync_dir_of(path);
+    cu_fsync_dir_of(path);
     return 0;
 }
 

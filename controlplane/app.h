@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 
+#include "loop.h"
 #include "store.h"
 
 enum cp_role {
@@ -27,12 +28,7 @@ typedef struct cp_app {
     unsigned host_timeout_s;                   /* no heartbeat for this long: host down */
     unsigned reconcile_ms;                     /* how often the reconciler looks */
 
-    /* The reconciler thread (orders.c) sleeps on this until kicked. */
-    pthread_mutex_t orders_lock;
-    pthread_cond_t orders_kick;
-    int orders_pending, orders_stop;
-    pthread_t orders_thread;
-    int orders_running;
+    cu_loop reconciler; /* orders.c */
 } cp_app;
 
 #endif

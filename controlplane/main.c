@@ -10,6 +10,7 @@
 #include "auth.h"
 #include "cleanup.h"
 #include "config.h"
+#include "daemon.h"
 #include "fsutil.h"
 #include "log.h"
 #include "orders.h"
@@ -70,12 +71,10 @@ static int app_init(cp_app *app, const cu_config *cfg, cu_error **err)
 {
     app->data_dir = strdup(cu_config_get(cfg, "data-dir"));
     pthread_mutex_init(&app->ops_lock, NULL);
-    pthread_mutex_init(&app->orders_lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&app->ops_changed, &ca);
-    pthread_cond_init(&app->orders_kick, &ca);
     pthread_condattr_destroy(&ca);
     if (app_settings(app, cfg, err) < 0)
         return -1;
@@ -96,34 +95,9 @@ static void app_fini(cp_app *app)
 {
     orders_stop(app);
     store_close(app->store);
-    pthread_cond_destroy(&app->orders_kick);
-    pthread_mutex_destroy(&app->orders_lock);
     pthread_cond_destroy(&app->ops_changed);
     pthread_mutex_destroy(&app->ops_lock);
     free(app->data_dir);
-}
-
-/* Signals are blocked in every thread and taken here with sigwait, so no
- * handler ever runs in the middle of a request. */
-static int wait_for_stop_signal(void)
-{
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    int sig = 0;
-    sigwait(&set, &sig);
-    return sig;
-}
-
-static void block_signals(void)
-{
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
 }
 
 static int run(const cu_config *cfg, cu_error **err)
@@ -148,7 +122,7 @@ static int run(const cu_config *cfg, cu_error **err)
     }
     log_info("listening on http://%s (port %u), data in '%s'", hc.listen, http_server_port(srv),
              app.data_dir);
-    int sig = wait_for_stop_signal();
+    int sig = cu_daemon_wait_stop();
     log_info("stopping on signal %d", sig);
     pthread_mutex_lock(&app.ops_lock); /* long-polls answer now, so requests can finish */
     app.stopping = 1;
@@ -162,18 +136,12 @@ static int run(const cu_config *cfg, cu_error **err)
 int main(int argc, char **argv)
 {
     cu_log_init("cumulus-controlplane");
-    block_signals();
+    cu_daemon_block_signals();
     cu_config *cfg = NULL;
+    int r = cu_daemon_configure(&spec, argc, argv, &cfg);
+    if (r >= 0)
+        return r;
     _cleanup_error_ cu_error *err = NULL;
-    int r = cu_config_load(&spec, argc, argv, &cfg, &err);
-    if (r == CU_CONFIG_EXIT_OK)
-        return 0;
-    if (r == CU_CONFIG_ERROR || cu_log_set_level_name(cu_config_get(cfg, "log-level")) < 0) {
-        fprintf(stderr, "cumulus-controlplane: %s\n",
-                err ? err->message : "log-level must be debug, info, warn or error");
-        cu_config_free(cfg);
-        return 2;
-    }
     r = run(cfg, &err);
     if (r < 0)
         log_error("%s", err->message);

@@ -242,58 +242,24 @@ void orders_reconcile_once(cp_app *app)
     push_due_orders(app);
 }
 
-static void *orders_main(void *arg)
+static void reconcile(void *arg)
 {
-    cp_app *app = arg;
-    pthread_mutex_lock(&app->orders_lock);
-    while (!app->orders_stop) {
-        if (!app->orders_pending) {
-            struct timespec until;
-            clock_gettime(CLOCK_MONOTONIC, &until);
-            until.tv_sec += app->reconcile_ms / 1000;
-            until.tv_nsec += (long)(app->reconcile_ms % 1000) * 1000000L;
-            if (until.tv_nsec >= 1000000000L) {
-                until.tv_sec++;
-                until.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&app->orders_kick, &app->orders_lock, &until);
-        }
-        if (app->orders_stop)
-            break;
-        app->orders_pending = 0;
-        pthread_mutex_unlock(&app->orders_lock);
-        orders_reconcile_once(app);
-        pthread_mutex_lock(&app->orders_lock);
-    }
-    pthread_mutex_unlock(&app->orders_lock);
-    return NULL;
+    orders_reconcile_once(arg);
 }
 
 int orders_start(cp_app *app, cu_error **err)
 {
-    int e = pthread_create(&app->orders_thread, NULL, orders_main, app);
-    if (e != 0)
-        return cu_error_errno(err, e, "cannot start the reconciler thread");
-    app->orders_running = 1;
+    if (cu_loop_start(&app->reconciler, reconcile, app, app->reconcile_ms, err) < 0)
+        return cu_error_wrap(err, "starting the reconciler");
     return 0;
 }
 
 void orders_stop(cp_app *app)
 {
-    if (!app->orders_running)
-        return;
-    pthread_mutex_lock(&app->orders_lock);
-    app->orders_stop = 1;
-    pthread_cond_broadcast(&app->orders_kick);
-    pthread_mutex_unlock(&app->orders_lock);
-    pthread_join(app->orders_thread, NULL);
-    app->orders_running = 0;
+    cu_loop_stop(&app->reconciler);
 }
 
 void orders_kick(cp_app *app)
 {
-    pthread_mutex_lock(&app->orders_lock);
-    app->orders_pending = 1;
-    pthread_cond_broadcast(&app->orders_kick);
-    pthread_mutex_unlock(&app->orders_lock);
+    cu_loop_kick(&app->reconciler);
 }

@@ -114,6 +114,17 @@ test('a VM created with curl boots, stops, starts and is deleted without a trace
   assert.ok(alive(pid2));
   assert.equal((await cp.get('/v1/vms/web-1')).body.ssh_port, vm.ssh_port, 'the SSH port is kept');
 
+  // Reboot is a reset of the same QEMU (QMP system_reset): same process, guest starts over.
+  const kernels = () => readFileSync(join(dir, 'serial.log'), 'utf8').split('Linux version').length - 1;
+  await until('the kernel to start after the start', () => kernels() >= 1, 300000, 1000);
+  const booted = kernels();
+  await action('web-1', 'reboot');
+  assert.equal(agent.vmState(id).pid, pid2);
+  await until('the guest to boot again', () => kernels() > booted, 300000, 1000);
+  const again = await cp.post('/v1/vms/web-1/actions', { type: 'reboot' });
+  assert.equal(again.status, 202);
+  await waitOp(again.body.operation);
+
   const del = await cp.del('/v1/vms/web-1');
   assert.equal(del.status, 202);
   await waitOp(del.body.operation, 120);

@@ -1,0 +1,50 @@
+/* daemon.c: see daemon.h. */
+#define _GNU_SOURCE
+#include "daemon.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+
+#include "log.h"
+
+static void stop_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+}
+
+void cu_daemon_block_signals(void)
+{
+    sigset_t set;
+    stop_signals(&set);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+int cu_daemon_wait_stop(void)
+{
+    sigset_t set;
+    stop_signals(&set);
+    int sig = 0;
+    sigwait(&set, &sig);
+    return sig;
+}
+
+int cu_daemon_configure(const cu_config_spec *spec, int argc, char **argv, cu_config **cfg)
+{
+    cu_error *err = NULL;
+    int r = cu_config_load(spec, argc, argv, cfg, &err);
+    if (r == CU_CONFIG_EXIT_OK)
+        return 0;
+    if (r == CU_CONFIG_ERROR || cu_log_set_level_name(cu_config_get(*cfg, "log-level")) < 0) {
+        fprintf(stderr, "%s: %s\n", spec->program,
+                err ? err->message : "log-level must be debug, info, warn or error");
+        cu_error_free(err);
+        cu_config_free(*cfg);
+        *cfg = NULL;
+        return 2;
+    }
+    return -1;
+}

@@ -1,0 +1,19 @@
+/* daemon.h: what every daemon's main() does the same way: signals blocked
+ * in all threads and taken with sigwait (no handler ever runs in the middle
+ * of a request), configuration with --help/--version, the log level. */
+#ifndef CUMULUS_DAEMON_H
+#define CUMULUS_DAEMON_H
+
+#include "config.h"
+
+/* Call first, before any thread starts: blocks SIGINT and SIGTERM, ignores
+ * SIGPIPE (a peer hanging up is an error to handle, not a reason to die). */
+void cu_daemon_block_signals(void);
+/* Sleeps until SIGINT or SIGTERM; returns which. */
+int cu_daemon_wait_stop(void);
+/* Loads the configuration and sets the log level from its "log-level".
+ * Returns -1 to go on (*cfg set), else the exit status for main: 0 after
+ * --help or --version, 2 on a configuration error (already printed). */
+int cu_daemon_configure(const cu_config_spec *spec, int argc, char **argv, cu_config **cfg);
+
+#endif
