@@ -22,6 +22,7 @@ typedef struct agent {
     int port_min, port_max; /* range of host ports for forwarded SSH */
     unsigned heartbeat_s;
     unsigned stop_timeout_s; /* graceful stop: wait this long before pulling the plug */
+    unsigned boot_timeout_s; /* a guest silent this long after boot is reported timed out */
 
     host_facts facts;
     struct image_cache *images;
@@ -35,6 +36,7 @@ typedef struct agent {
     char order_token[128];
 
     cu_loop reporter; /* reporter.c: heartbeats */
+    cu_loop watcher;  /* vm_manager.c: notices guests ready and QEMUs gone, every second */
     int report_failing;
 } agent;
 

@@ -63,6 +63,13 @@ static int put(http_request *req, http_response *resp, cu_error **err)
         return cu_error_set(err, 400, CU_E_INVALID_FIELD, "id",
                             "the spec is for '%s' but was sent to '%s'", spec.id, req->params[0]);
     }
+    if (!host_runs_arch(&AGENT(req)->facts, spec.image.architecture)) {
+        cu_error_set(err, 400, CU_E_INVALID_FIELD, "image.architecture",
+                     "this host cannot run %s guests (no QEMU or firmware for them)",
+                     spec.image.architecture);
+        vm_spec_clear(&spec);
+        return -1;
+    }
     if (vm_accept(AGENT(req), &spec, err) < 0)
         return -1;
     resp->status = 202;

@@ -69,11 +69,15 @@ static json_t *join_body(agent *a)
     if (a->facts.hvf)
         json_array_append_new(accel, json_string("hvf"));
     json_array_append_new(accel, json_string("tcg"));
-    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:i, s:I, s:I, s:s, s:s}", "name", a->name,
+    json_t *emulated = json_array();
+    for (int i = 0; i < a->facts.nemulated; i++)
+        json_array_append_new(emulated, json_string(a->facts.emulated[i]));
+    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:i, s:I, s:I, s:s, s:s}", "name", a->name,
                      "address", a->address, "api_url", a->api_url, "architecture", a->facts.arch,
-                     "accelerators", accel, "vcpus", a->facts.vcpus, "memory_mib",
-                     a->facts.memory_mib, "disk_gib", a->facts.disk_gib, "qemu_version",
-                     a->facts.qemu_version, "order_token", a->order_token);
+                     "accelerators", accel, "emulated_architectures", emulated, "vcpus",
+                     a->facts.vcpus, "memory_mib", a->facts.memory_mib, "disk_gib",
+                     a->facts.disk_gib, "qemu_version", a->facts.qemu_version, "order_token",
+                     a->order_token);
 }
 
 int credentials_join(agent *a, cu_error **err)
@@ -105,4 +109,40 @@ int credentials_join(agent *a, cu_error **err)
     json_decref(reply);
     log_info("joined the control plane at %s as host '%s' (%s)", a->cp_url, a->name, a->host_id);
     return credentials_save(a, err);
+}
+
+/* The control plane's URL without a trailing '/'. */
+static size_t base_len(const agent *a)
+{
+    size_t n = strlen(a->cp_url);
+    while (n > 0 && a->cp_url[n - 1] == '/')
+        n--;
+    return n;
+}
+
+char *agent_resolve_url(const agent *a, const char *url)
+{
+    char *out = NULL;
+    if (url[0] != '/')
+        out = strdup(url);
+    else if (asprintf(&out, "%.*s%s", (int)base_len(a), a->cp_url, url) < 0)
+        out = NULL;
+    if (out == NULL)
+        abort();
+    return out;
+}
+
+int credentials_image_auth(void *opaque, const char *url, char *buf, size_t size)
+{
+    agent *a = opaque;
+    size_t n = base_len(a);
+    /* Exactly our control plane: "http://cp:8080/…", not "http://cp:80800/…". */
+    if (strncmp(url, a->cp_url, n) != 0 || url[n] != '/')
+        return 0;
+    pthread_mutex_lock(&a->cred_lock);
+    int ok = a->agent_token[0] != '\0';
+    if (ok)
+        snprintf(buf, size, "Authorization: Bearer %s", a->agent_token);
+    pthread_mutex_unlock(&a->cred_lock);
+    return ok;
 }

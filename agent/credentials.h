@@ -13,4 +13,12 @@ int credentials_save(agent *a, cu_error **err);
  * control plane no longer knows our token), saving the new credentials. */
 int credentials_join(agent *a, cu_error **err);
 
+/* A URL the control plane gave us, made absolute: a path ("/v1/images/…")
+ * names a file the control plane serves itself.  malloc'd. */
+char *agent_resolve_url(const agent *a, const char *url);
+
+/* image_auth_fn for the image cache (opaque: the agent): our token for
+ * URLs on the control plane, nothing for any other server. */
+int credentials_image_auth(void *opaque, const char *url, char *buf, size_t size);
+
 #endif

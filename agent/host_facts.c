@@ -28,6 +28,7 @@
 
 #include "cleanup.h"
 #include "cmd.h"
+#include "firmware.h"
 #include "log.h"
 #include "qemu_argv.h"
 
@@ -226,6 +227,40 @@ static int probe_qemu(host_facts *out, cu_error **err)
     return 0;
 }
 
+/* The other architecture, when its QEMU answers and its firmware is here. */
+static void probe_emulation(host_facts *out)
+{
+    static const char *const archs[] = {"x86_64", "aarch64"};
+    for (size_t i = 0; i < 2; i++) {
+        const char *arch = archs[i];
+        if (strcmp(arch, out->arch) == 0)
+            continue;
+        _cleanup_error_ cu_error *err = NULL;
+        _cleanup_cmd_ cu_cmd *c = cu_cmd_new(host_qemu_binary(arch));
+        cu_cmd_arg(c, "--version");
+        cu_cmd_timeout(c, PROBE_TIMEOUT_S);
+        firmware_paths fw;
+        if (cu_cmd_run(c, &err) < 0 || firmware_find(arch, &fw, &err) < 0) {
+            log_info("%s guests cannot run here: %s", arch, err->message);
+            continue;
+        }
+        snprintf(out->emulated[out->nemulated++], sizeof(out->emulated[0]), "%s", arch);
+        log_info("%s guests can run here under TCG emulation (slowly)", arch);
+    }
+}
+
+bool host_runs_arch(const host_facts *f, const char *guest_arch)
+{
+    if (guest_arch == NULL)
+        return false;
+    if (strcmp(f->arch, guest_arch) == 0)
+        return true;
+    for (int i = 0; i < f->nemulated; i++)
+        if (strcmp(f->emulated[i], guest_arch) == 0)
+            return true;
+    return false;
+}
+
 int host_facts_probe(const char *data_dir, host_facts *out, cu_error **err)
 {
     memset(out, 0, sizeof(*out));
@@ -242,6 +277,7 @@ int host_facts_probe(const char *data_dir, host_facts *out, cu_error **err)
     out->memory_mib = memory_mib(out);
     if (probe_disk(data_dir, out, err) < 0 || probe_qemu(out, err) < 0)
         return -1;
+    probe_emulation(out);
     if (!out->kvm && !out->hvf)
         log_warn("no hardware acceleration (%s): VMs run under TCG emulation, much slower", why);
     log_debug("host: %s/%s, %d vCPUs, %lld MiB, %lld GiB free in '%s', QEMU %s%s%s", out->os,

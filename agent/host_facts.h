@@ -18,10 +18,17 @@ typedef struct host_facts {
     long long memory_mib;
     long long disk_gib;    /* free space where VM disks live */
     char qemu_version[32]; /* "7.2.0" */
+    /* Guest architectures other than arch this host can run under TCG
+     * emulation (QEMU binary and UEFI firmware found): slow, but it runs. */
+    char emulated[2][16];
+    int nemulated;
 } host_facts;
 
 /* Probes the host; `data_dir` is where disks go. */
 int host_facts_probe(const char *data_dir, host_facts *out, cu_error **err);
+
+/* Does this host run guests of that architecture (natively or emulated)? */
+bool host_runs_arch(const host_facts *f, const char *guest_arch);
 
 /* The QEMU binary for a guest architecture: "qemu-system-x86_64" ... */
 const char *host_qemu_binary(const char *guest_arch);

@@ -52,6 +52,8 @@ struct image_cache {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     inflight *inflight;
+    image_auth_fn auth;
+    void *auth_opaque;
 };
 
 typedef struct digest_spec {
@@ -69,6 +71,7 @@ typedef struct fetch {
     image_progress_fn fn;
     void *opaque;
     long long last_ms;
+    const char *auth_header; /* "Authorization: Bearer …" or NULL */
 } fetch;
 
 static void easy_cleanupp(CURL **h)
@@ -135,6 +138,12 @@ image_cache *image_cache_open(const char *dir, cu_error **err)
     pthread_mutex_init(&c->lock, NULL);
     pthread_cond_init(&c->cond, NULL);
     return c;
+}
+
+void image_cache_set_auth(image_cache *c, image_auth_fn fn, void *opaque)
+{
+    c->auth = fn;
+    c->auth_opaque = opaque;
 }
 
 void image_cache_close(image_cache *c)
@@ -238,6 +247,11 @@ static void configure(CURL *h, const char *url, fetch *f, char *errbuf)
     curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 }
 
+static void slist_freep(struct curl_slist **l)
+{
+    curl_slist_free_all(*l);
+}
+
 static int transfer(const char *name, const char *url, fetch *f, cu_error **err)
 {
     __attribute__((cleanup(easy_cleanupp))) CURL *h = curl_easy_init();
@@ -245,6 +259,13 @@ static int transfer(const char *name, const char *url, fetch *f, cu_error **err)
         abort();
     char errbuf[CURL_ERROR_SIZE] = "";
     configure(h, url, f, errbuf);
+    __attribute__((cleanup(slist_freep))) struct curl_slist *headers = NULL;
+    if (f->auth_header) {
+        headers = curl_slist_append(NULL, f->auth_header);
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+        /* The credential is for that server only, never for a redirect. */
+        curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    }
     CURLcode rc = curl_easy_perform(h);
     if (rc == CURLE_OK)
         return 0;
@@ -267,13 +288,14 @@ static void digest_hex(EVP_MD_CTX *md, char *out)
 }
 
 /* Streams `url` into fd while hashing; *bytes gets the size on success. */
-static int fetch_and_verify(const char *name, const char *url, const digest_spec *sum, int fd,
-                            image_progress_fn fn, void *opaque, long long *bytes, cu_error **err)
+static int fetch_and_verify(const char *name, const char *url, const char *auth_header,
+                            const digest_spec *sum, int fd, image_progress_fn fn, void *opaque,
+                            long long *bytes, cu_error **err)
 {
     __attribute__((cleanup(md_freep))) EVP_MD_CTX *md = EVP_MD_CTX_new();
     if (md == NULL || EVP_DigestInit_ex(md, sum->md, NULL) != 1)
         abort();
-    fetch f = {.fd = fd, .md = md, .fn = fn, .opaque = opaque};
+    fetch f = {.fd = fd, .md = md, .fn = fn, .opaque = opaque, .auth_header = auth_header};
     if (transfer(name, url, &f, err) < 0)
         return -1;
     char got[EVP_MAX_MD_SIZE * 2 + 1];
@@ -313,7 +335,9 @@ static int download(image_cache *c, const char *name, const char *url, const dig
         return cu_error_errno(err, errno, "image '%s': cannot create a file in '%s'", name, c->dir);
     log_info("image '%s': downloading %s", name, url);
     long long bytes = 0;
-    int r = fetch_and_verify(name, url, sum, fd, fn, opaque, &bytes, err);
+    char auth[512];
+    int has_auth = c->auth && c->auth(c->auth_opaque, url, auth, sizeof(auth));
+    int r = fetch_and_verify(name, url, has_auth ? auth : NULL, sum, fd, fn, opaque, &bytes, err);
     if (r == 0)
         r = commit(c->dir, name, fd, tmp, path, err);
     if (r < 0) {

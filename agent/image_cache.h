@@ -12,6 +12,8 @@
 #ifndef CUMULUS_AGENT_IMAGE_CACHE_H
 #define CUMULUS_AGENT_IMAGE_CACHE_H
 
+#include <stddef.h>
+
 #include "error.h"
 
 /* Error codes (beside the common ones) set by image_cache_ensure(). */
@@ -41,6 +43,13 @@ typedef void (*image_progress_fn)(void *opaque, long long done, long long total)
  * cache.  fn may be NULL. */
 char *image_cache_ensure(image_cache *c, const char *name, const char *url, const char *checksum,
                          const char *format, image_progress_fn fn, void *opaque, cu_error **err);
+
+/* Credentials for some URLs (the control plane's own image files): fn
+ * writes a whole header line ("Authorization: Bearer …") into buf and
+ * returns 1, or returns 0 for a URL that needs none.  Such a transfer
+ * follows no redirect.  Set once, before any ensure(). */
+typedef int (*image_auth_fn)(void *opaque, const char *url, char *buf, size_t size);
+void image_cache_set_auth(image_cache *c, image_auth_fn fn, void *opaque);
 
 /* Frees the cache; no ensure() may be running. */
 void image_cache_close(image_cache *c);

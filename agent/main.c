@@ -43,6 +43,9 @@ static const cu_config_key keys[] = {
     {"heartbeat-interval", "CUMULUS_AGENT_HEARTBEAT", "5", "seconds between heartbeats"},
     {"stop-timeout", "CUMULUS_AGENT_STOP_TIMEOUT", "120",
      "seconds a guest gets to power off before the plug is pulled"},
+    {"boot-timeout", "CUMULUS_AGENT_BOOT_TIMEOUT", "900",
+     "seconds a guest may take to finish cloud-init before its start is reported as timed out "
+     "(it keeps booting)"},
     {"log-level", "CUMULUS_AGENT_LOG_LEVEL", "info", "debug, info, warn or error"},
     {NULL, NULL, NULL, NULL}};
 
@@ -97,17 +100,19 @@ static int parse_ports(const char *s, agent *a, cu_error **err)
 
 static int settings(agent *a, const cu_config *cfg, cu_error **err)
 {
-    unsigned long hb, stop;
+    unsigned long hb, stop, boot;
     char host[256];
     unsigned port;
     const char *listen = cu_config_get(cfg, "listen");
     if (http_parse_listen(listen, host, sizeof(host), &port, err) < 0 ||
         cu_config_get_uint(cfg, "heartbeat-interval", 3600, &hb, err) < 0 ||
         cu_config_get_uint(cfg, "stop-timeout", 3600, &stop, err) < 0 ||
+        cu_config_get_uint(cfg, "boot-timeout", 86400, &boot, err) < 0 ||
         parse_ports(cu_config_get(cfg, "vm-ports"), a, err) < 0)
         return -1;
     a->heartbeat_s = (unsigned)(hb ? hb : 1);
     a->stop_timeout_s = (unsigned)stop;
+    a->boot_timeout_s = (unsigned)(boot ? boot : 1);
     a->data_dir = xstrdup(cu_config_get(cfg, "data-dir"));
     a->cp_url = xstrdup(cu_config_get(cfg, "control-plane"));
     const char *name = cu_config_get(cfg, "name");
@@ -137,6 +142,7 @@ static int run(agent *a, const cu_config *cfg, cu_error **err)
         (a->images = image_cache_open(a->data_dir, err)) == NULL ||
         credentials_load(a, err) < 0 || vm_table_open(a, err) < 0)
         return -1;
+    image_cache_set_auth(a->images, credentials_image_auth, a);
     if (a->host_id[0] == '\0' &&
         (a->join_token = read_token(cu_config_get(cfg, "join-token-file"), err)) == NULL)
         return -1;
@@ -161,8 +167,14 @@ static int run(agent *a, const cu_config *cfg, cu_error **err)
         http_server_stop(srv);
         return -1;
     }
+    if (vm_table_watch_start(a, err) < 0) {
+        reporter_stop(a);
+        http_server_stop(srv);
+        return -1;
+    }
     int sig = cu_daemon_wait_stop();
     log_info("stopping on signal %d; VMs keep running", sig);
+    vm_table_watch_stop(a);
     reporter_stop(a);
     http_server_stop(srv);
     return 0;

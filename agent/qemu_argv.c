@@ -15,9 +15,10 @@
  *  - user networking with hostfwd (JSON: 7.2 wants hostfwd as a list of
  *    {"str": ...}); the NIC's option ROM is off, so OVMF never tries PXE;
  *  - VNC on a unix socket beside -display none (VNC is its own display
- *    backend); VGA (x86) or virtio-gpu (arm) plus a USB tablet for an
+ *    backend); VGA (x86) or ramfb (arm) plus a USB tablet for an
  *    absolute pointer, and a USB keyboard on virt, which has no PS/2;
- *  - QMP and the serial console on chardevs in the run directory. */
+ *  - QMP, the serial console and the guest channel (a virtio-serial
+ *    port) on chardevs in the run directory. */
 #define _GNU_SOURCE
 #include "qemu_argv.h"
 
@@ -30,6 +31,7 @@
 #include <string.h>
 
 #include "cleanup.h"
+#include "guest_channel.h"
 
 #define MEMORY_MIN_MIB 64LL
 #define MEMORY_MAX_MIB (4LL << 20) /* 4 TiB */
@@ -293,9 +295,10 @@ static void add_network(cu_cmd *c, const qemu_launch *vm)
 static void add_devices(cu_cmd *c, const qemu_launch *vm)
 {
     arg_json(c, "-device", json_pack("{s:s, s:s}", "driver", "virtio-rng-pci", "id", "rng0"));
-    arg_json(
-        c, "-device",
-        json_pack("{s:s, s:s}", "driver", is_x86(vm) ? "VGA" : "virtio-gpu-pci", "id", "video0"));
+    /* ramfb on virt: a plain framebuffer that AAVMF and the kernel's efifb
+     * both draw on (Debian's cloud arm64 kernel has no virtio-gpu driver). */
+    arg_json(c, "-device",
+             json_pack("{s:s, s:s}", "driver", is_x86(vm) ? "VGA" : "ramfb", "id", "video0"));
     arg_json(c, "-device", json_pack("{s:s, s:s}", "driver", "qemu-xhci", "id", "usb"));
     arg_json(c, "-device",
              json_pack("{s:s, s:s, s:s}", "driver", "usb-tablet", "id", "tablet0", "bus", "usb.0"));
@@ -317,6 +320,15 @@ static void add_control(cu_cmd *c, const qemu_launch *vm)
     cu_cmd_arg(c, "-chardev");
     cu_cmd_argf(c, "file,id=serial0,path=%s/serial.log", run);
     arg2(c, "-serial", "chardev:serial0");
+    /* The guest's channel to us (guest_channel.h): a virtio-serial port
+     * whose host end is a file QEMU truncates at start. */
+    arg_json(c, "-device",
+             json_pack("{s:s, s:s}", "driver", "virtio-serial-pci", "id", "vser0"));
+    cu_cmd_arg(c, "-chardev");
+    cu_cmd_argf(c, "file,id=guest0,path=%s/" GUEST_CHANNEL_FILE, run);
+    arg_json(c, "-device",
+             json_pack("{s:s, s:s, s:s, s:s, s:s}", "driver", "virtserialport", "bus", "vser0.0",
+                       "chardev", "guest0", "name", GUEST_CHANNEL_PORT, "id", "guest-port0"));
     cu_cmd_arg(c, "-pidfile");
     cu_cmd_argf(c, "%s/qemu.pid", vm->run_dir); /* verbatim: not QemuOpts */
     cu_cmd_arg(c, "-daemonize");

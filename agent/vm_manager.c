@@ -262,12 +262,33 @@ void vm_usage(agent *a, long long *vcpus, long long *memory_mib)
     pthread_mutex_unlock(&a->vms->lock);
 }
 
-void vm_table_monitor(agent *a)
+int vm_table_monitor(agent *a)
 {
+    int changed = 0;
     pthread_mutex_lock(&a->vms->lock);
     for (size_t i = 0; i < a->vms->n; i++)
-        vm_steps_check_alive(a, a->vms->recs[i]);
+        changed += vm_steps_check_alive(a, a->vms->recs[i]);
     pthread_mutex_unlock(&a->vms->lock);
+    return changed;
+}
+
+static void watch(void *arg)
+{
+    agent *a = arg;
+    if (vm_table_monitor(a) > 0)
+        agent_report_soon(a);
+}
+
+int vm_table_watch_start(agent *a, cu_error **err)
+{
+    if (cu_loop_start(&a->watcher, watch, a, 1000, err) < 0)
+        return cu_error_wrap(err, "starting the VM watcher");
+    return 0;
+}
+
+void vm_table_watch_stop(agent *a)
+{
+    cu_loop_stop(&a->watcher);
 }
 
 /* Can we listen on addr:port right now? (QEMU will bind it next.) */

@@ -2,8 +2,8 @@
  *
  * DATA/vms/<id>/ holds spec.json (the accepted order), state.json (pid,
  * process start time, SSH port, applied generation: written atomically),
- * disk.qcow2, seed.iso, efivars.fd, qmp.sock, vnc.sock, serial.log and
- * qemu.pid.  QEMU is started with -daemonize: it detaches itself, so it
+ * disk.qcow2, seed.iso, efivars.fd, qmp.sock, vnc.sock, serial.log,
+ * guest.log and qemu.pid.  QEMU is started with -daemonize: it detaches itself, so it
  * outlives the agent, and its startup errors come back on stderr.  A
  * process is ours only if its pid is alive AND its start time matches what
  * we recorded (pids are reused); if unsure, we stop it rather than risk a
@@ -25,6 +25,8 @@ typedef struct vm_runtime {
     long long applied_generation;
     char reboot_done[64];          /* the last reboot_request carried out */
     bool ever_started;             /* a disk that has booted is never removed by a failure */
+    long long boot_started;        /* wall clock (s) of the last start or reset */
+    long long guest_offset;        /* where this boot's lines begin in guest.log */
 } vm_runtime;
 
 /* DATA/vms/<id>/<file> into buf. */
@@ -44,8 +46,9 @@ int vm_proc_start(agent *a, const vm_spec *s, vm_runtime *rt, cu_error **err);
  * hard: quit at once (SIGKILL if QMP does not answer).  rt->pid = 0. */
 int vm_proc_stop(agent *a, const char *id, vm_runtime *rt, bool graceful, unsigned timeout_s,
                  cu_error **err);
-/* A hardware reset of the running guest (QMP system_reset). */
-int vm_proc_reset(agent *a, const char *id, cu_error **err);
+/* A hardware reset of the running guest (QMP system_reset); a new boot
+ * begins (rt->boot_started, rt->guest_offset). */
+int vm_proc_reset(agent *a, const char *id, vm_runtime *rt, cu_error **err);
 /* QMP query-status of the running VM into buf ("running", ...). */
 int vm_proc_query(agent *a, const char *id, char *buf, size_t len, cu_error **err);
 

@@ -16,6 +16,7 @@ vm_record *vm_record_new(const char *id)
     snprintf(r->id, sizeof(r->id), "%s", id);
     pthread_mutex_init(&r->lock, NULL);
     snprintf(r->state, sizeof(r->state), "provisioning");
+    r->boot_seconds = -1;
     return r;
 }
 
@@ -33,13 +34,20 @@ json_t *vm_record_status(vm_record *r)
                         ? json_pack("{s:s, s:s, s:I}", "code", r->error_code, "message",
                                     r->error_message, "generation", r->error_generation)
                         : json_null();
-    json_t *s = json_pack("{s:s, s:s, s:I, s:I, s:o, s:i, s:s, s:o, s:I, s:I}", "id", r->id,
+    json_t *guest = json_null();
+    if (!r->destroyed && strcmp(r->state, "running") == 0)
+        guest = json_pack("{s:s, s:s, s:o, s:b}", "state", guest_status_name(r->guest), "message",
+                          r->guest_message, "boot_seconds",
+                          r->boot_seconds >= 0 ? json_integer(r->boot_seconds) : json_null(),
+                          "timed_out", r->boot_timed_out);
+    json_t *s = json_pack("{s:s, s:s, s:I, s:I, s:o, s:i, s:s, s:o, s:I, s:I, s:o}", "id", r->id,
                           "state", r->destroyed ? "destroying" : r->state,
                           "accepted_generation", r->spec.generation, "applied_generation",
                           r->rt.applied_generation, "ssh_port",
                           r->rt.ssh_port ? json_integer(r->rt.ssh_port) : json_null(),
                           "progress", r->progress, "message", r->message, "error", error,
-                          "vcpus", (json_int_t)r->spec.vcpus, "memory_mib", r->spec.memory_mib);
+                          "vcpus", (json_int_t)r->spec.vcpus, "memory_mib", r->spec.memory_mib,
+                          "guest", guest);
     pthread_mutex_unlock(&r->lock);
     return s;
 }
@@ -54,6 +62,16 @@ void vm_record_set(vm_record *r, const char *state, int progress, const char *me
     pthread_mutex_unlock(&r->lock);
     if (changed)
         log_info("VM %s: %s (%s)", r->id, state, message);
+}
+
+void vm_record_boot_began(vm_record *r)
+{
+    pthread_mutex_lock(&r->lock);
+    r->guest = GUEST_BOOTING;
+    snprintf(r->guest_message, sizeof(r->guest_message), "booting: waiting for cloud-init");
+    r->boot_seconds = -1;
+    r->boot_timed_out = 0;
+    pthread_mutex_unlock(&r->lock);
 }
 
 void vm_record_fail(vm_record *r, long long generation, const char *code, const char *message)

@@ -8,6 +8,7 @@
 #include <pthread.h>
 
 #include "agent.h"
+#include "guest_channel.h"
 #include "vm_proc.h"
 #include "vm_spec.h"
 
@@ -23,16 +24,25 @@ typedef struct vm_record {
     char error_code[48];
     char error_message[1024];
     long long error_generation;
+    /* What the guest said on this boot (guest_channel.h), while running. */
+    guest_status guest;
+    char guest_message[768];
+    long long boot_seconds; /* QEMU start or reset -> cloud-init finished; -1 until then */
+    int boot_timed_out;     /* still booting after the agent's boot-timeout */
     int dirty, worker, destroyed;
 } vm_record;
 
 vm_record *vm_record_new(const char *id);
 void vm_record_free(vm_record *r);
-/* {"id","state","accepted_generation","applied_generation","ssh_port","progress","message","error"} */
+/* {"id","state","accepted_generation","applied_generation","ssh_port","progress","message",
+ *  "error", "guest": null | {"state": "booting"|"ready"|"failed", "message",
+ *  "boot_seconds": N|null, "timed_out": bool}} ("guest" is null unless running) */
 json_t *vm_record_status(vm_record *r);
 
 /* Setters that take the lock. */
 void vm_record_set(vm_record *r, const char *state, int progress, const char *message);
+/* A new boot began (QEMU started or reset): the guest is booting again. */
+void vm_record_boot_began(vm_record *r);
 void vm_record_fail(vm_record *r, long long generation, const char *code, const char *message);
 
 #endif

@@ -48,6 +48,7 @@ static int parse_image(const json_t *img, vm_image *out, cu_error **err)
         {"format", CU_JSON_STRING, true},      {"architecture", CU_JSON_STRING, true},
         {"boot", CU_JSON_STRING, true},        {"kernel_url", CU_JSON_STRING, false},
         {"initrd_url", CU_JSON_STRING, false}, {"cmdline", CU_JSON_STRING, false},
+        {"kernel_checksum", CU_JSON_STRING, false}, {"initrd_checksum", CU_JSON_STRING, false},
         {NULL}};
     if (!json_is_object(img))
         return cu_error_set(err, 400, CU_E_INVALID_FIELD, "image", "image must be an object");
@@ -57,10 +58,14 @@ static int parse_image(const json_t *img, vm_image *out, cu_error **err)
                err) < 0 ||
         one_of("image.boot", cu_json_str(img, "boot"), "uefi", "kernel", err) < 0)
         return -1;
+    /* Never boot a kernel or initrd nobody can verify. */
     if (strcmp(cu_json_str(img, "boot"), "kernel") == 0 &&
-        (!cu_json_str(img, "kernel_url") || !cu_json_str(img, "initrd_url")))
+        (!cu_json_str(img, "kernel_url") || !cu_json_str(img, "kernel_checksum")))
         return cu_error_set(err, 400, CU_E_INVALID_FIELD, "image.kernel_url",
-                            "an image booted by kernel needs kernel_url and initrd_url");
+                            "an image booted by kernel needs kernel_url and kernel_checksum");
+    if (cu_json_str(img, "initrd_url") && !cu_json_str(img, "initrd_checksum"))
+        return cu_error_set(err, 400, CU_E_INVALID_FIELD, "image.initrd_checksum",
+                            "an initrd needs initrd_checksum");
     out->id = dup_or_null(img, "id");
     out->name = dup_or_null(img, "name");
     out->url = dup_or_null(img, "url");
@@ -71,6 +76,8 @@ static int parse_image(const json_t *img, vm_image *out, cu_error **err)
     out->kernel_url = dup_or_null(img, "kernel_url");
     out->initrd_url = dup_or_null(img, "initrd_url");
     out->cmdline = dup_or_null(img, "cmdline");
+    out->kernel_checksum = dup_or_null(img, "kernel_checksum");
+    out->initrd_checksum = dup_or_null(img, "initrd_checksum");
     return 0;
 }
 
@@ -135,11 +142,12 @@ int vm_spec_from_json(const json_t *j, vm_spec *out, cu_error **err)
 json_t *vm_spec_to_json(const vm_spec *s)
 {
     const vm_image *i = &s->image;
-    json_t *img = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?}", "id", i->id,
-                            "name", i->name, "url", i->url, "checksum", i->checksum, "format",
-                            i->format, "architecture", i->architecture, "boot", i->boot,
-                            "kernel_url", i->kernel_url, "initrd_url", i->initrd_url, "cmdline",
-                            i->cmdline);
+    json_t *img = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s?}", "id", i->id, "name",
+        i->name, "url", i->url, "checksum", i->checksum, "format", i->format, "architecture",
+        i->architecture, "boot", i->boot, "kernel_url", i->kernel_url, "initrd_url",
+        i->initrd_url, "cmdline", i->cmdline, "kernel_checksum", i->kernel_checksum,
+        "initrd_checksum", i->initrd_checksum);
     json_t *ci = json_pack("{s:s, s:s, s:s?}", "meta_data", s->meta_data, "user_data",
                            s->user_data, "network_config", s->network_config);
     return json_pack("{s:s, s:s, s:s, s:I, s:s?, s:i, s:I, s:I, s:s, s:s?, s:o, s:o}", "id", s->id,
@@ -158,7 +166,7 @@ void vm_spec_clear(vm_spec *s)
                        &s->image.id,    &s->image.name,     &s->image.url,
                        &s->image.checksum, &s->image.format, &s->image.architecture,
                        &s->image.boot,  &s->image.kernel_url, &s->image.initrd_url,
-                       &s->image.cmdline};
+                       &s->image.cmdline, &s->image.kernel_checksum, &s->image.initrd_checksum};
     for (size_t i = 0; i < sizeof(fields) / sizeof(*fields); i++) {
         free(*fields[i]);
         *fields[i] = NULL;

@@ -10,7 +10,10 @@
  *    "image": {"id", "name", "url", "checksum": "sha256:…"|"sha512:…",
  *              "format": "qcow2"|"raw", "architecture": "x86_64"|"aarch64",
  *              "boot": "uefi"|"kernel",
- *              "kernel_url"?, "initrd_url"?, "cmdline"?},
+ *              "kernel_url"?, "kernel_checksum"?, "initrd_url"?,
+ *              "initrd_checksum"?, "cmdline"?},
+ * URLs may be paths ("/v1/images/…/files/…"): files the control plane
+ * serves itself, fetched from it with the agent's credentials.
  *    "cloud_init": {"meta_data": "…", "user_data": "…", "network_config"?: "…"}} */
 #ifndef CUMULUS_AGENT_VM_SPEC_H
 #define CUMULUS_AGENT_VM_SPEC_H
@@ -21,7 +24,8 @@
 
 typedef struct vm_image {
     char *id, *name, *url, *checksum, *format, *architecture, *boot;
-    char *kernel_url, *initrd_url, *cmdline; /* boot == "kernel"; else NULL */
+    char *kernel_url, *initrd_url, *cmdline; /* for boot == "kernel"; may be NULL otherwise */
+    char *kernel_checksum, *initrd_checksum;  /* "sha256:…": kernel boot needs them */
 } vm_image;
 
 typedef struct vm_spec {

@@ -7,9 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "credentials.h"
 #include "disk.h"
 #include "image_cache.h"
 #include "log.h"
@@ -29,7 +31,8 @@ static void on_download(void *opaque, long long done, long long total)
 
 static void remove_unbooted_files(agent *a, const vm_record *r)
 {
-    static const char *const files[] = {"disk.qcow2", "seed.iso", "efivars.fd", NULL};
+    static const char *const files[] = {"disk.qcow2", "seed.iso",   "efivars.fd",
+                                        "vmlinuz",    "initrd.img", NULL};
     char path[PATH_MAX];
     for (const char *const *f = files; *f; f++) {
         vm_path(a, r->id, *f, path, sizeof(path));
@@ -42,27 +45,74 @@ static int file_exists(const char *path)
     return access(path, F_OK) == 0;
 }
 
-/* Image, disk, seed: everything QEMU needs on disk. */
+/* An image file (the disk image, a kernel, an initrd) in the cache;
+ * malloc'd path or NULL. */
+static char *fetch(agent *a, vm_record *r, const char *what, const char *url,
+                   const char *checksum, const char *format, cu_error **err)
+{
+    _cleanup_free_ char *name = NULL, *abs = agent_resolve_url(a, url);
+    if (asprintf(&name, "%s%s%s", r->spec.image.name, what ? " " : "", what ? what : "") < 0)
+        abort();
+    return image_cache_ensure(a->images, name, abs, checksum, format, what ? NULL : on_download,
+                              r, err);
+}
+
+/* DATA/vms/<id>/<link> -> the cached file (cache entries never change). */
+static int link_into_vm(agent *a, const char *id, const char *link, const char *target,
+                        cu_error **err)
+{
+    char path[PATH_MAX];
+    vm_path(a, id, link, path, sizeof(path));
+    unlink(path);
+    if (symlink(target, path) < 0)
+        return cu_error_errno(err, errno, "cannot link '%s' to '%s'", path, target);
+    return 0;
+}
+
+/* Direct kernel boot: the image's kernel and initrd, each checksummed like
+ * the disk image (never boot an unverified kernel). */
+static int provision_kernel(agent *a, vm_record *r, const vm_spec *s, cu_error **err)
+{
+    const vm_image *im = &s->image;
+    if (!im->kernel_url || !im->kernel_checksum)
+        return cu_error_set(err, 400, CU_E_INVALID_FIELD, "boot",
+                            "image '%s' has no checksummed kernel for direct kernel boot",
+                            im->name);
+    vm_record_set(r, "provisioning", 62, "fetching the kernel and initrd");
+    _cleanup_free_ char *kernel = fetch(a, r, "kernel", im->kernel_url, im->kernel_checksum,
+                                        "vmlinuz", err);
+    if (kernel == NULL || link_into_vm(a, s->id, "vmlinuz", kernel, err) < 0)
+        return -1;
+    if (!im->initrd_url)
+        return 0;
+    if (!im->initrd_checksum)
+        return cu_error_set(err, 400, CU_E_INVALID_FIELD, "boot",
+                            "image '%s' has an initrd without a checksum", im->name);
+    _cleanup_free_ char *initrd = fetch(a, r, "initrd", im->initrd_url, im->initrd_checksum,
+                                        "initrd", err);
+    if (initrd == NULL || link_into_vm(a, s->id, "initrd.img", initrd, err) < 0)
+        return -1;
+    return 0;
+}
+
+/* Image, disk, seed (and kernel): everything QEMU needs on disk. */
 static int provision(agent *a, vm_record *r, const vm_spec *s, cu_error **err)
 {
     char disk[PATH_MAX], seed[PATH_MAX];
     vm_path(a, s->id, "disk.qcow2", disk, sizeof(disk));
     vm_path(a, s->id, "seed.iso", seed, sizeof(seed));
-    if (strcmp(s->image.boot, "kernel") == 0)
-        return cu_error_set(err, 400, "unsupported", NULL,
-                            "image '%s' boots by kernel, which this agent does not do yet",
-                            s->image.name);
     if (!file_exists(disk)) {
         vm_record_set(r, "provisioning", 5, "fetching the image");
         _cleanup_free_ char *base =
-            image_cache_ensure(a->images, s->image.name, s->image.url, s->image.checksum,
-                               s->image.format, on_download, r, err);
+            fetch(a, r, NULL, s->image.url, s->image.checksum, s->image.format, err);
         if (base == NULL)
             return -1;
         vm_record_set(r, "provisioning", 65, "creating the disk");
         if (disk_create_overlay(base, s->image.format, disk, s->disk_gib, err) < 0)
             return -1;
     }
+    if (strcmp(s->image.boot, "kernel") == 0 && provision_kernel(a, r, s, err) < 0)
+        return -1;
     vm_record_set(r, "provisioning", 70, "writing the cloud-init seed");
     return seed_iso_write(seed, s->user_data, s->meta_data, s->network_config, err);
 }
@@ -103,6 +153,18 @@ static int start_vm(agent *a, vm_record *r, const vm_spec *s, cu_error **err)
     return 0;
 }
 
+/* The error code the control plane shows: the precise one where the user
+ * can act on it (a wrong checksum, a download that failed, a bad order). */
+static const char *failure_code(const cu_error *err, const char *fallback)
+{
+    static const char *const precise[] = {IMAGE_E_CHECKSUM, IMAGE_E_DOWNLOAD, CU_E_INVALID_FIELD,
+                                          NULL};
+    for (const char *const *c = precise; *c; c++)
+        if (err->code && strcmp(err->code, *c) == 0)
+            return *c;
+    return fallback;
+}
+
 static void ensure_running(agent *a, vm_record *r, const vm_spec *s)
 {
     _cleanup_error_ cu_error *err = NULL;
@@ -110,15 +172,21 @@ static void ensure_running(agent *a, vm_record *r, const vm_spec *s)
         if (start_vm(a, r, s, &err) < 0) {
             if (!r->rt.ever_started)
                 remove_unbooted_files(a, r);
-            vm_record_fail(r, s->generation, "start_failed", err->message);
+            vm_record_fail(r, s->generation, failure_code(err, "start_failed"), err->message);
             return;
         }
+        vm_record_boot_began(r);
     } else if (s->reboot_request && strcmp(s->reboot_request, r->rt.reboot_done) != 0) {
         vm_record_set(r, "running", 90, "rebooting");
-        if (vm_proc_reset(a, r->id, &err) < 0) {
+        vm_runtime rt = r->rt;
+        if (vm_proc_reset(a, r->id, &rt, &err) < 0) {
             vm_record_fail(r, s->generation, "reboot_failed", err->message);
             return;
         }
+        pthread_mutex_lock(&r->lock);
+        r->rt = rt;
+        pthread_mutex_unlock(&r->lock);
+        vm_record_boot_began(r);
     }
     pthread_mutex_lock(&r->lock);
     if (s->reboot_request)
@@ -221,16 +289,58 @@ void vm_steps_adopt(agent *a, vm_record *r)
     vm_record_set(r, "running", 100, "QEMU is running");
 }
 
-void vm_steps_check_alive(agent *a, vm_record *r)
+/* Caller holds r->lock; r is running.  1 if the guest's status changed. */
+static int read_guest(agent *a, vm_record *r)
+{
+    char path[PATH_MAX];
+    vm_path(a, r->id, GUEST_CHANNEL_FILE, path, sizeof(path));
+    guest_report g;
+    long long written = 0, now = (long long)time(NULL);
+    guest_channel_read(path, r->rt.guest_offset, &g, &written);
+    int timed_out = 0;
+    if (g.status == GUEST_BOOTING) {
+        long long waited = now - r->rt.boot_started;
+        timed_out = r->rt.boot_started > 0 && waited > (long long)a->boot_timeout_s;
+        if (timed_out)
+            snprintf(g.message, sizeof(g.message),
+                     "no word from cloud-init %lld s after boot (boot-timeout is %u s): the "
+                     "guest may still be booting, or its image may lack cloud-init; see "
+                     "serial.log",
+                     waited, a->boot_timeout_s);
+        else
+            snprintf(g.message, sizeof(g.message), "booting: waiting for cloud-init (%lld s)",
+                     waited > 0 ? waited : 0);
+    }
+    /* "waiting for cloud-init (N s)" ticks every second: not news. */
+    int changed = g.status != r->guest || timed_out != r->boot_timed_out;
+    snprintf(r->guest_message, sizeof(r->guest_message), "%s", g.message);
+    if (!changed)
+        return 0;
+    r->guest = g.status;
+    r->boot_timed_out = timed_out;
+    r->boot_seconds = g.status != GUEST_BOOTING && r->rt.boot_started > 0 && written > 0
+                          ? written - r->rt.boot_started
+                          : -1;
+    return 1;
+}
+
+int vm_steps_check_alive(agent *a, vm_record *r)
 {
     pthread_mutex_lock(&r->lock);
     int check = !r->worker && !r->destroyed && strcmp(r->state, "running") == 0;
     int dead = check && !vm_proc_alive(&r->rt);
     if (dead)
         r->rt.pid = 0;
+    int changed = check && !dead ? read_guest(a, r) : 0;
+    guest_status g = r->guest;
+    char message[sizeof(r->guest_message)];
+    snprintf(message, sizeof(message), "%s", r->guest_message);
     pthread_mutex_unlock(&r->lock);
+    if (changed)
+        log_info("VM %s: guest %s: %s", r->id, guest_status_name(g), message);
     if (!dead)
-        return;
+        return changed;
     vm_record_set(r, "stopped", 100, "QEMU exited: the guest powered off or crashed (see serial.log)");
     save_runtime(a, r);
+    return 1;
 }

@@ -12,8 +12,10 @@ void vm_steps_converge(agent *a, vm_record *r);
 /* At agent start: re-adopt a live QEMU (pid + start time + QMP), else
  * record the VM as stopped.  If unsure, stop it: never run a VM twice. */
 void vm_steps_adopt(agent *a, vm_record *r);
-/* Notices a QEMU that exited (guest powered off, crash). */
-void vm_steps_check_alive(agent *a, vm_record *r);
+/* Notices a QEMU that exited (guest powered off, crash), and reads what
+ * the guest reported on this boot (guest_channel.h); 1 if the VM's
+ * reported status changed. */
+int vm_steps_check_alive(agent *a, vm_record *r);
 
 /* A free host port for a VM's SSH forward (vm_manager.c owns the table). */
 int vm_port_allocate(agent *a, const char *vm_id, cu_error **err);

@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cleanup.h"
 #include "json_util.h"
@@ -111,6 +113,23 @@ static enum MHD_Result send_body(struct MHD_Connection *conn, request_state *st,
         MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
     st->status = status;
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* A file, streamed by MHD from the descriptor (which it closes). */
+static enum MHD_Result send_file(struct MHD_Connection *conn, request_state *st, int fd,
+                                 long long size, const char *content_type)
+{
+    struct MHD_Response *r = MHD_create_response_from_fd64((uint64_t)size, fd);
+    if (r == NULL) {
+        close(fd);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            content_type ? content_type : "application/octet-stream");
+    st->status = 200;
+    enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
     MHD_destroy_response(r);
     return ret;
 }
@@ -212,12 +231,16 @@ static enum MHD_Result dispatch(http_server *s, struct MHD_Connection *conn, con
                                 const char *url, request_state *st)
 {
     http_request req = {.method = method, .path = url, .app = s->cfg.app, .conn = conn};
-    http_response resp = {.status = 200};
+    http_response resp = {.status = 200, .file_fd = -1};
     _cleanup_error_ cu_error *err = NULL;
     enum MHD_Result ret;
 
-    if (run_handler(s, &req, st, &resp, &err) < 0)
+    if (run_handler(s, &req, st, &resp, &err) < 0) {
+        if (resp.file_fd >= 0)
+            close(resp.file_fd);
         ret = send_error(conn, st, err);
+    } else if (resp.file_fd >= 0)
+        ret = send_file(conn, st, resp.file_fd, resp.file_size, resp.content_type);
     else if (resp.raw)
         ret = send_body(conn, st, resp.status, resp.raw, resp.raw_len, MHD_RESPMEM_PERSISTENT,
                         resp.content_type ? resp.content_type : "application/octet-stream",

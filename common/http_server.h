@@ -37,6 +37,8 @@ typedef struct http_response {
     const char *raw;      /* static body sent as is (with content_type) */
     size_t raw_len;
     const char *content_type;
+    int file_fd;          /* >= 0: send this open file (the server closes it) */
+    long long file_size;  /* its size in bytes */
 } http_response;
 
 /* Returns 0 after filling resp, or -1 with *err (turned into the JSON error). */

@@ -19,6 +19,8 @@ const http_route cp_routes[] = {
     {"DELETE", "/v1/sizes/{id}", api_sizes_delete, ADMIN},
     {"GET", "/v1/images", api_images_list, ADMIN},
     {"POST", "/v1/images", api_images_create, ADMIN},
+    {"POST", "/v1/images/import", api_images_import, ADMIN},
+    {"GET", "/v1/images/{id}/files/{file}", api_images_file, ADMIN | ROLE_AGENT},
     {"GET", "/v1/images/{id}", api_images_get, ADMIN},
     {"DELETE", "/v1/images/{id}", api_images_delete, ADMIN},
     {"GET", "/v1/ssh-keys", api_keys_list, ADMIN},

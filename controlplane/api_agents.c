@@ -18,7 +18,8 @@
 #include "validate.h"
 
 #define HOST_PUBLIC                                                                                \
-    "SELECT id, name, address, architecture, accelerators AS accelerators_json, vcpus,"            \
+    "SELECT id, name, address, architecture, accelerators AS accelerators_json,"                   \
+    " emulated_architectures AS emulated_architectures_json, vcpus,"                               \
     " memory_mib, disk_gib, free_vcpus, free_memory_mib, free_disk_gib, qemu_version, state,"      \
     " last_heartbeat, created_at FROM hosts WHERE id = ?"
 
@@ -32,7 +33,7 @@ static int check_join(const json_t *b, cu_error **err)
         {"accelerators", CU_JSON_STRING_ARRAY, true}, {"vcpus", CU_JSON_INTEGER, true},
         {"memory_mib", CU_JSON_INTEGER, true},  {"disk_gib", CU_JSON_INTEGER, true},
         {"qemu_version", CU_JSON_STRING, true}, {"order_token", CU_JSON_STRING, true},
-        {NULL}};
+        {"emulated_architectures", CU_JSON_STRING_ARRAY, false}, {NULL}};
     long long n;
     if (b == NULL)
         return cu_error_set(err, 400, CU_E_INVALID_JSON, NULL, "send the host's description");
@@ -50,12 +51,21 @@ static int check_join(const json_t *b, cu_error **err)
     if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
         return cu_error_set(err, 400, CU_E_INVALID_FIELD, "api_url",
                             "api_url '%s' must be an http:// or https:// URL", url);
+    size_t i;
+    json_t *a;
+    json_array_foreach(json_object_get(b, "emulated_architectures"), i, a)
+    {
+        if (validate_enum("emulated_architectures", json_string_value(a), architectures, err) < 0)
+            return -1;
+    }
     return 0;
 }
 
 static int upsert_host(cp_app *app, const json_t *b, const char *id, cu_error **err)
 {
     _cleanup_free_ char *accel = json_dumps(json_object_get(b, "accelerators"), JSON_COMPACT);
+    const json_t *emu = json_object_get(b, "emulated_architectures");
+    _cleanup_free_ char *emulated = emu ? json_dumps(emu, JSON_COMPACT) : strdup("[]");
     long long vcpus = json_integer_value(json_object_get(b, "vcpus"));
     long long mem = json_integer_value(json_object_get(b, "memory_mib"));
     long long disk = json_integer_value(json_object_get(b, "disk_gib"));
@@ -63,13 +73,15 @@ static int upsert_host(cp_app *app, const json_t *b, const char *id, cu_error **
         app->store, err,
         "INSERT INTO hosts (id, name, address, api_url, architecture, accelerators, vcpus,"
         " memory_mib, disk_gib, free_vcpus, free_memory_mib, free_disk_gib, qemu_version,"
-        " order_token, state, last_heartbeat) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?7,?8,?9,?10,?11,"
-        "'up'," SQL_NOW ") ON CONFLICT(name) DO UPDATE SET address = ?3, api_url = ?4,"
+        " order_token, emulated_architectures, state, last_heartbeat)"
+        " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?7,?8,?9,?10,?11,?12,'up'," SQL_NOW ")"
+        " ON CONFLICT(name) DO UPDATE SET address = ?3, api_url = ?4,"
         " architecture = ?5, accelerators = ?6, vcpus = ?7, memory_mib = ?8, disk_gib = ?9,"
-        " qemu_version = ?10, order_token = ?11, state = 'up', last_heartbeat = " SQL_NOW,
-        "ssssssiiiss", id, cu_json_str(b, "name"), cu_json_str(b, "address"),
+        " qemu_version = ?10, order_token = ?11, emulated_architectures = ?12, state = 'up',"
+        " last_heartbeat = " SQL_NOW,
+        "ssssssiiisss", id, cu_json_str(b, "name"), cu_json_str(b, "address"),
         cu_json_str(b, "api_url"), cu_json_str(b, "architecture"), accel, vcpus, mem, disk,
-        cu_json_str(b, "qemu_version"), cu_json_str(b, "order_token"));
+        cu_json_str(b, "qemu_version"), cu_json_str(b, "order_token"), emulated);
 }
 
 /* Replaces the host's agent token; returns the new token (malloc'd). */

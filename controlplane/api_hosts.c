@@ -3,7 +3,8 @@
 #include "api.h"
 
 #define HOST_COLUMNS                                                                               \
-    "seq AS _seq, id, name, address, architecture, accelerators AS accelerators_json, vcpus,"      \
+    "seq AS _seq, id, name, address, architecture, accelerators AS accelerators_json,"             \
+    " emulated_architectures AS emulated_architectures_json, vcpus,"                               \
     " memory_mib, disk_gib, free_vcpus, free_memory_mib, free_disk_gib, qemu_version, state,"      \
     " last_heartbeat, created_at"
 

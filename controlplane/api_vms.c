@@ -106,7 +106,7 @@ static json_t *resolve_keys(cp_app *app, const json_t *refs, cu_error **err)
 }
 
 typedef struct vm_request {
-    const char *name, *user_data;
+    const char *name, *user_data, *boot;
     json_t *size, *image, *keys;
 } vm_request;
 
@@ -122,7 +122,8 @@ static int check_create(cp_app *app, const json_t *b, vm_request *v, cu_error **
     static const cu_json_field fields[] = {
         {"name", CU_JSON_STRING, true},  {"size", CU_JSON_STRING, true},
         {"image", CU_JSON_STRING, true}, {"ssh_keys", CU_JSON_STRING_ARRAY, false},
-        {"user_data", CU_JSON_STRING, false}, {NULL}};
+        {"user_data", CU_JSON_STRING, false}, {"boot", CU_JSON_STRING, false}, {NULL}};
+    static const char *const boots[] = {"uefi", "kernel", NULL};
     if (b == NULL)
         return cu_error_set(err, 400, CU_E_INVALID_JSON, NULL,
                             "send a JSON object: {\"name\", \"size\", \"image\", \"ssh_keys\"}");
@@ -130,6 +131,7 @@ static int check_create(cp_app *app, const json_t *b, vm_request *v, cu_error **
         return -1;
     v->name = cu_json_str(b, "name");
     v->user_data = cu_json_str(b, "user_data");
+    v->boot = cu_json_str(b, "boot");
     json_t *refs = json_object_get(b, "ssh_keys");
     if (validate_dns_label("name", v->name, err) < 0 ||
         !(v->size = lookup_ref(app, "SELECT * FROM sizes WHERE id = ?1 OR name = ?1", "size",
@@ -144,6 +146,13 @@ static int check_create(cp_app *app, const json_t *b, vm_request *v, cu_error **
                             "access): without one nobody can log in to the VM");
     if (v->user_data && cloudinit_check_user_data(v->user_data, strlen(v->user_data), err) < 0)
         return -1;
+    if (v->boot && validate_enum("boot", v->boot, boots, err) < 0)
+        return -1;
+    if (v->boot && strcmp(v->boot, "kernel") == 0 && !cu_json_str(v->image, "kernel_url"))
+        return cu_error_set(err, 400, CU_E_INVALID_FIELD, "boot",
+                            "image '%s' has no kernel for direct kernel boot; use \"boot\": "
+                            "\"uefi\"",
+                            cu_json_str(v->image, "name"));
     return 0;
 }
 
@@ -163,10 +172,10 @@ static json_t *insert_vm(cp_app *app, const char *id, const vm_request *v, cu_er
     _cleanup_free_ char *keys = json_dumps(v->keys, JSON_COMPACT);
     if (store_exec(app->store, err,
                    "INSERT INTO vms (id, name, size, vcpus, memory_mib, disk_gib, image_id,"
-                   " ssh_keys, user_data, desired_state, state, host_id)"
-                   " VALUES (?,?,?,?,?,?,?,?,?,'running','pending',?)",
-                   "sssiiissss", id, v->name, sr.size_name, sr.vcpus, sr.memory_mib, sr.disk_gib,
-                   cu_json_str(v->image, "id"), keys, v->user_data, host) < 0) {
+                   " ssh_keys, user_data, boot, desired_state, state, host_id)"
+                   " VALUES (?,?,?,?,?,?,?,?,?,?,'running','pending',?)",
+                   "sssiiisssss", id, v->name, sr.size_name, sr.vcpus, sr.memory_mib, sr.disk_gib,
+                   cu_json_str(v->image, "id"), keys, v->user_data, v->boot, host) < 0) {
         api_exists_error(err, "name", "VM", v->name);
         return NULL;
     }

@@ -574,6 +574,9 @@ char *cloudinit_render_user_data(const ci_input *in, cu_error **err)
     json_auto_t *ours = our_config(in);
     if (format == UD_CLOUD_CONFIG)
         merge_config(ours, theirs);
+    /* Last, so the user's own files and commands come first. */
+    json_auto_t *ready = cloudinit_ready_config();
+    merge_config(ours, ready);
     _cleanup_free_ char *config = cloud_config_text(ours, err);
     if (config == NULL)
         return NULL;

@@ -1,9 +1,10 @@
 /* cloudinit.h: the cloud-init NoCloud seed of one VM, `meta-data` and
  * `user-data` (see cloudinit.c).
  *
- * Our own cloud-config always sets the hostname and creates the image's
+ * Our own cloud-config always sets the hostname, creates the image's
  * login user with passwordless sudo, a locked password and the VM's SSH
- * keys.  The user's own user_data may be:
+ * keys, and installs the unit that reports readiness to the host
+ * (cloudinit_ready.c).  The user's own user_data may be:
  *   - "#cloud-config": merged into ours as one document (mappings merge
  *     recursively, lists concatenate ours first, scalars: theirs win; a
  *     `users` entry naming our login user is merged into ours);
@@ -17,6 +18,7 @@
 #ifndef CUMULUS_CP_CLOUDINIT_H
 #define CUMULUS_CP_CLOUDINIT_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 #include "error.h"
@@ -49,5 +51,9 @@ char *cloudinit_render_meta_data(const ci_input *in, cu_error **err);
  * character, and with 500 for a missing instance_id, hostname or
  * login_user. */
 char *cloudinit_render_user_data(const ci_input *in, cu_error **err);
+
+/* The cloud-config that reports "cloud-init finished" to the host on every
+ * boot (cloudinit_ready.c); merged into every VM's own. */
+json_t *cloudinit_ready_config(void);
 
 #endif

@@ -3,10 +3,15 @@
  * Each VM entry of a heartbeat:
  *   {"id", "state": "provisioning"|"starting"|"running"|"stopping"|"stopped"|"error",
  *    "accepted_generation", "applied_generation", "ssh_port"|null,
- *    "progress": 0..100, "message", "error": {"code","message"}|null}
+ *    "progress": 0..100, "message", "error": {"code","message"}|null,
+ *    "guest": null | {"state": "booting"|"ready"|"failed", "message",
+ *                     "boot_seconds": N|null, "timed_out": bool}}
  * An operation on a VM ends when the host has applied the generation the
- * operation waits for and the VM is in the state the user asked for, or
- * when the host reports an error for that generation. */
+ * operation waits for and the VM is in the state the user asked for (for
+ * "running": the guest is ready, i.e. cloud-init has finished), or when
+ * the host reports an error for that generation, or cloud-init failed, or
+ * the guest was still silent after the host's boot timeout.  In the last
+ * two cases the VM keeps running: the operation says what went wrong. */
 #define _GNU_SOURCE
 #include "reports.h"
 
@@ -43,6 +48,30 @@ static const char *wanted_state(const json_t *vm)
     return strcmp(cu_json_str(vm, "desired_state"), "stopped") == 0 ? "stopped" : "running";
 }
 
+/* The operation's generation is applied and QEMU runs: done once the
+ * guest is ready. */
+static void advance_boot(cp_app *app, const char *op_id, const json_t *guest, cu_error **err)
+{
+    const char *gs = cu_json_str(guest, "state"), *gmsg = cu_json_str(guest, "message");
+    json_t *secs = json_object_get(guest, "boot_seconds");
+    if (gs && strcmp(gs, "ready") == 0) {
+        char msg[128];
+        if (json_is_integer(secs))
+            snprintf(msg, sizeof(msg), "ready: cloud-init finished %lld s after boot",
+                     (long long)json_integer_value(secs));
+        else
+            snprintf(msg, sizeof(msg), "ready: cloud-init finished");
+        ops_finish(app, op_id, NULL, msg, err);
+    } else if (gs && strcmp(gs, "failed") == 0) {
+        ops_finish(app, op_id, "cloud_init_failed", gmsg ? gmsg : "cloud-init failed", err);
+    } else if (json_is_true(json_object_get(guest, "timed_out"))) {
+        ops_finish(app, op_id, "boot_timeout", gmsg ? gmsg : "the guest did not finish booting",
+                   err);
+    } else {
+        ops_update(app, op_id, "running", 90, gmsg ? gmsg : "booting", err);
+    }
+}
+
 static void advance_operation(cp_app *app, const json_t *vm, const json_t *rep, cu_error **err)
 {
     json_t *op = NULL;
@@ -52,8 +81,12 @@ static void advance_operation(cp_app *app, const json_t *vm, const json_t *rep, 
     long long want = jint(op, "generation");
     const json_t *error = json_object_get(rep, "error");
     const char *state = cu_json_str(rep, "state");
-    if (want && jint(rep, "applied_generation") >= want && strcmp(state, wanted_state(vm)) == 0) {
-        ops_finish(app, op_id, NULL, cu_json_str(rep, "message"), err);
+    const char *wanted = wanted_state(vm);
+    if (want && jint(rep, "applied_generation") >= want && strcmp(state, wanted) == 0) {
+        if (strcmp(wanted, "running") == 0)
+            advance_boot(app, op_id, json_object_get(rep, "guest"), err);
+        else
+            ops_finish(app, op_id, NULL, cu_json_str(rep, "message"), err);
     } else if (json_is_object(error) && jint(rep, "accepted_generation") >= want) {
         ops_finish(app, op_id, cu_json_str(error, "code") ? cu_json_str(error, "code") : "failed",
                    cu_json_str(error, "message"), err);
@@ -82,16 +115,23 @@ static void apply_vm(cp_app *app, const char *host_id, const json_t *rep, cu_err
     } else {
         json_t *port = json_object_get(rep, "ssh_port");
         const json_t *error = json_object_get(rep, "error");
+        const json_t *guest = json_object_get(rep, "guest");
+        json_t *secs = json_object_get(guest, "boot_seconds");
         store_exec(app->store, err,
                    "UPDATE vms SET state = ?, ssh_port = ?, reported_generation = ?,"
-                   " state_message = ?, updated_at = CASE WHEN state != ?1 THEN " SQL_NOW
+                   " state_message = ?, guest_state = ?, guest_message = ?, boot_seconds = ?,"
+                   " updated_at = CASE WHEN state != ?1 OR guest_state IS NOT ?5 THEN " SQL_NOW
                    " ELSE updated_at END WHERE id = ?",
-                   "siiss", cu_json_str(rep, "state"),
+                   "siisssis", cu_json_str(rep, "state"),
                    json_is_integer(port) ? json_integer_value(port) : -1LL,
                    jint(rep, "accepted_generation"),
                    json_is_object(error) ? cu_json_str(error, "message") : cu_json_str(rep, "message"),
-                   id);
-        store_exec(app->store, err, "UPDATE vms SET ssh_port = NULL WHERE id = ? AND ssh_port < 0",
+                   cu_json_str(guest, "state"), cu_json_str(guest, "message"),
+                   json_is_integer(secs) ? json_integer_value(secs) : -1LL, id);
+        store_exec(app->store, err,
+                   "UPDATE vms SET ssh_port = CASE WHEN ssh_port < 0 THEN NULL ELSE ssh_port END,"
+                   " boot_seconds = CASE WHEN boot_seconds < 0 THEN NULL ELSE boot_seconds END"
+                   " WHERE id = ?",
                    "s", id);
         advance_operation(app, vm, rep, err);
     }

@@ -12,7 +12,8 @@
 
 /* Up hosts with their capacity and what VMs already placed there use. */
 #define HOSTS_WITH_USE                                                                             \
-    "SELECT h.id, h.name, h.architecture, h.vcpus, h.memory_mib, h.disk_gib,"                      \
+    "SELECT h.id, h.name, h.architecture, h.emulated_architectures AS emulated_json, h.vcpus,"     \
+    " h.memory_mib, h.disk_gib,"                                                                   \
     " coalesce(sum(v.vcpus), 0) AS used_vcpus, coalesce(sum(v.memory_mib), 0) AS used_memory,"     \
     " coalesce(sum(v.disk_gib), 0) AS used_disk"                                                   \
     " FROM hosts h LEFT JOIN vms v ON v.host_id = h.id AND v.desired_state != 'deleted'"          \
@@ -38,13 +39,28 @@ static int fits(const room *r, const sched_request *req)
            r->disk >= (double)req->disk_gib;
 }
 
+/* 2: the host's own architecture; 1: under emulation; 0: not at all. */
+static int runs_arch(const json_t *h, const char *arch)
+{
+    if (strcmp(cu_json_str(h, "architecture"), arch) == 0)
+        return 2;
+    size_t i;
+    json_t *a;
+    json_array_foreach(json_object_get(h, "emulated"), i, a)
+    {
+        if (json_is_string(a) && strcmp(json_string_value(a), arch) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 /* One sentence per host saying why it was passed over. */
 static void explain(FILE *f, const json_t *h, const room *r, const sched_request *req)
 {
     const char *arch = cu_json_str(h, "architecture");
     fprintf(f, "; host '%s'", cu_json_str(h, "name"));
-    if (strcmp(arch, req->architecture) != 0) {
-        fprintf(f, " runs %s", arch);
+    if (!runs_arch(h, req->architecture)) {
+        fprintf(f, " runs %s and cannot emulate %s", arch, req->architecture);
         return;
     }
     fprintf(f, " has %.0f vCPUs, %.0f MiB and %.0f GiB free", r->vcpus, r->memory, r->disk);
@@ -69,12 +85,14 @@ int scheduler_place(cp_app *app, const sched_request *req, char **host_id, cu_er
     json_array_foreach(hosts, i, h)
     {
         room r = room_left(app, h);
-        int arch_ok = strcmp(cu_json_str(h, "architecture"), req->architecture) == 0;
-        if (!arch_ok || !fits(&r, req)) {
+        int arch = runs_arch(h, req->architecture);
+        if (!arch || !fits(&r, req)) {
             explain(f, h, &r, req);
             continue;
         }
-        double score = r.memory / (double)(req->memory_mib ? req->memory_mib : 1);
+        /* A host of the image's own architecture beats any emulating one. */
+        double score = r.memory / (double)(req->memory_mib ? req->memory_mib : 1) +
+                       (arch == 2 ? 1e12 : 0);
         if (score > best_score) {
             best = h;
             best_score = score;

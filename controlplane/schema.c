@@ -116,7 +116,21 @@ static const char migration_4[] =
     "ALTER TABLE images ADD COLUMN initrd_url TEXT;"
     "ALTER TABLE images ADD COLUMN cmdline TEXT;";
 
-static const char *const migrations[] = {migration_1, migration_2, migration_3, migration_4};
+/* Readiness (what the guest reported), the boot method a VM chose,
+ * images with checksummed kernels or files of our own (image_import.h),
+ * and the guest architectures a host runs under emulation. */
+static const char migration_5[] =
+    "ALTER TABLE vms ADD COLUMN boot TEXT;"
+    "ALTER TABLE vms ADD COLUMN guest_state TEXT;"
+    "ALTER TABLE vms ADD COLUMN guest_message TEXT;"
+    "ALTER TABLE vms ADD COLUMN boot_seconds INTEGER;"
+    "ALTER TABLE images ADD COLUMN kernel_checksum TEXT;"
+    "ALTER TABLE images ADD COLUMN initrd_checksum TEXT;"
+    "ALTER TABLE images ADD COLUMN local_dir TEXT;"
+    "ALTER TABLE hosts ADD COLUMN emulated_architectures TEXT NOT NULL DEFAULT '[]';";
+
+static const char *const migrations[] = {migration_1, migration_2, migration_3, migration_4,
+                                         migration_5};
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 int schema_latest_version(void)

@@ -27,6 +27,8 @@ json_t *vm_row_to_api(json_t *row)
     }
     json_object_set_new(row, "ssh", ssh);
     json_object_del(row, "host_address");
+    json_object_set_new(row, "emulated",
+                        json_boolean(json_integer_value(json_object_get(row, "emulated"))));
     return row;
 }
 
@@ -78,7 +80,8 @@ int vm_render_cloud_init(cp_app *app, const char *ref, char **meta_data, char **
 #define SPEC_SELECT                                                                                \
     "SELECT v.id, v.name, v.desired_state, v.generation, v.vcpus, v.memory_mib, v.disk_gib,"       \
     " v.stop_mode, v.reboot_request, i.id AS image_id, i.name AS image_name, i.url, i.checksum,"   \
-    " i.format, i.architecture, i.boot, i.kernel_url, i.initrd_url, i.cmdline,"                    \
+    " i.format, i.architecture, COALESCE(v.boot, i.boot) AS boot, i.kernel_url, i.initrd_url,"     \
+    " i.cmdline, i.kernel_checksum, i.initrd_checksum,"                                            \
     " (SELECT o.id FROM operations o WHERE o.target_id = v.id AND o.status IN"                     \
     "  ('pending','running') ORDER BY o.seq DESC LIMIT 1) AS operation_id"                         \
     " FROM vms v JOIN images i ON i.id = v.image_id WHERE v.id = ?"
@@ -104,8 +107,10 @@ json_t *vm_build_spec(cp_app *app, const char *vm_id, cu_error **err)
     json_t *image = json_object();
     move(image, "id", spec, "image_id");
     move(image, "name", spec, "image_name");
-    static const char *const image_keys[] = {"url",  "checksum",   "format",     "architecture",
-                                             "boot", "kernel_url", "initrd_url", "cmdline"};
+    static const char *const image_keys[] = {"url",        "checksum",        "format",
+                                             "architecture", "boot",          "kernel_url",
+                                             "initrd_url", "cmdline",         "kernel_checksum",
+                                             "initrd_checksum"};
     for (size_t i = 0; i < sizeof(image_keys) / sizeof(*image_keys); i++)
         move(image, image_keys[i], spec, image_keys[i]);
     json_object_set_new(spec, "image", image);

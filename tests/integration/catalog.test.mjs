@@ -12,6 +12,8 @@ const localImage = {
   name: 'local-debian-12', os: 'debian', version: '12', architecture: 'x86_64',
   url: 'file:///var/cache/cumulus/debian-12.qcow2',
   checksum: 'sha256:' + 'ab'.repeat(32), login_user: 'debian', boot: 'kernel',
+  kernel: { url: 'file:///var/cache/cumulus/vmlinuz', checksum: 'sha256:' + 'cd'.repeat(32), cmdline: 'root=/dev/vda2 console=ttyS0' },
+  initrd: { url: 'file:///var/cache/cumulus/initrd.img', checksum: 'sha256:' + 'ef'.repeat(32) },
 };
 
 test('sizes are seeded and can be created, read and deleted', async () => {
@@ -74,6 +76,9 @@ test('images can be added, e.g. a locally built one, and deleted', async () => {
   assert.equal(r.status, 201, JSON.stringify(r.body));
   assert.equal(r.body.format, 'qcow2');
   assert.equal(r.body.boot, 'kernel');
+  assert.deepEqual(r.body.kernel, localImage.kernel);
+  assert.deepEqual(r.body.initrd, localImage.initrd);
+  assert.equal(r.body.origin, 'user');
   const dup = await cp.post('/v1/images', localImage);
   assert.equal(dup.status, 409);
   assert.equal((await cp.del(`/v1/images/${r.body.id}`)).status, 204);
@@ -92,6 +97,12 @@ test('bad images are refused with the field named', async () => {
     [{ login_user: 'Root User' }, 'login_user'],
     [{ name: '../etc' }, 'name'],
     [{ extra: true }, 'extra'],
+    [{ kernel: undefined }, 'kernel'], // boot 'kernel' needs one
+    [{ kernel: { url: 'file:///k' } }, 'checksum'],
+    [{ kernel: { ...localImage.kernel, checksum: 'sha256:12' } }, 'kernel.checksum'],
+    [{ kernel: { ...localImage.kernel, url: 'gopher://x/k' } }, 'kernel.url'],
+    [{ kernel: { ...localImage.kernel, cmdline: 'a\nb' } }, 'kernel.cmdline'],
+    [{ initrd: { ...localImage.initrd, cmdline: 'x' } }, 'initrd.cmdline'],
   ];
   for (const [change, field] of cases) {
     const r = await cp.post('/v1/images', { ...localImage, name: 'bad-image', ...change });

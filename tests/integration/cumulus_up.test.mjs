@@ -16,6 +16,7 @@ const env = {
   CUMULUS_STATE_DIR: state,
   CUMULUS_PORT: '0',
   CUMULUS_BUILD_DIR: process.env.CUMULUS_UP_BUILD_DIR ?? join(state, 'build'),
+  CUMULUS_DEMO: '0', // the demo VM boots a real guest: the e2e tier covers that
 };
 // Runs a script; returns what it printed (stdout and stderr), throws if it failed.
 function run(script) {

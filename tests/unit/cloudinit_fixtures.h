@@ -52,6 +52,18 @@ static inline char *render(const char *user_data, const char *const *keys)
     return out;
 }
 
+/* The YAML every rendered cloud-config ends with when the user's adds no
+ * write_files or runcmd: the readiness reporter (cloudinit_ready.c). */
+static inline char *ready_yaml(void)
+{
+    _cleanup_error_ cu_error *err = NULL;
+    json_auto_t *ready = cloudinit_ready_config();
+    char *text = json_to_yaml(ready, &err);
+    if (text == NULL)
+        fail_msg("rendering the readiness config: %s", err->message);
+    return text;
+}
+
 /* The value of a rendered "#cloud-config" document. */
 static inline json_t *config_of(const char *text)
 {

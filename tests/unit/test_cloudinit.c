@@ -42,10 +42,10 @@ static const char ours_golden[] = "#cloud-config\n"
 static void test_user_data_without_user_data(void **state)
 {
     (void)state;
-    _cleanup_free_ char *text = render(NULL, one_key);
+    _cleanup_free_ char *text = render(NULL, one_key), *ready = ready_yaml();
     _cleanup_free_ char *want = NULL;
-    assert_true(asprintf(&want, "%s    ssh_authorized_keys:\n      - %s\n", ours_golden, KEY_A) >
-                0);
+    assert_true(asprintf(&want, "%s    ssh_authorized_keys:\n      - %s\n%s", ours_golden, KEY_A,
+                         ready) > 0);
     assert_string_equal(text, want);
     /* blank user_data means none */
     _cleanup_free_ char *blank = render(" \n\t\n", one_key);
@@ -55,12 +55,13 @@ static void test_user_data_without_user_data(void **state)
 static void test_user_data_no_keys(void **state)
 {
     (void)state;
-    _cleanup_free_ char *text = render(NULL, no_keys);
-    assert_string_equal(text, ours_golden);
+    _cleanup_free_ char *text = render(NULL, no_keys), *ready = ready_yaml(), *want = NULL;
+    assert_true(asprintf(&want, "%s%s", ours_golden, ready) > 0);
+    assert_string_equal(text, want);
     ci_input in = input(NULL, NULL); /* a NULL list is no keys too */
     _cleanup_error_ cu_error *err = NULL;
     _cleanup_free_ char *again = cloudinit_render_user_data(&in, &err);
-    assert_string_equal(again, ours_golden);
+    assert_string_equal(again, want);
 }
 
 static void test_user_data_several_keys(void **state)
@@ -107,6 +108,35 @@ static void test_bad_inputs(void **state)
     assert_int_equal(err2->status, 500);
 }
 
+/* The unit runs after cloud-final on every boot (cloud-init.target, not
+ * multi-user.target: cloud-final is ordered after that one), is enabled
+ * and queued by runcmd, and writes to the port the agent reads. */
+static void test_ready_reporter(void **state)
+{
+    (void)state;
+    json_auto_t *cfg = render_config(NULL, one_key);
+    json_t *files = json_object_get(cfg, "write_files");
+    assert_int_equal(json_array_size(files), 2);
+    json_t *script = json_array_get(files, 0), *unit = json_array_get(files, 1);
+    assert_string_equal(json_string_value(json_object_get(script, "path")),
+                        "/usr/local/lib/cumulus/report-ready");
+    assert_string_equal(json_string_value(json_object_get(script, "permissions")), "0755");
+    const char *body = json_string_value(json_object_get(script, "content"));
+    assert_memory_equal(body, "#!/bin/sh\n", 10);
+    assert_non_null(strstr(body, "/dev/virtio-ports/org.cumulus.guest.0"));
+    assert_non_null(strstr(body, "/run/cloud-init/result.json"));
+    assert_string_equal(json_string_value(json_object_get(unit, "path")),
+                        "/etc/systemd/system/cumulus-ready.service");
+    const char *u = json_string_value(json_object_get(unit, "content"));
+    assert_non_null(strstr(u, "\nAfter=cloud-final.service\n"));
+    assert_non_null(strstr(u, "\nExecStart=/usr/local/lib/cumulus/report-ready\n"));
+    assert_non_null(strstr(u, "\nWantedBy=cloud-init.target\n"));
+    assert_null(strstr(u, "multi-user.target"));
+    assert_json(json_object_get(cfg, "runcmd"),
+                "[[\"systemctl\", \"enable\", \"--now\", \"--no-block\", "
+                "\"cumulus-ready.service\"]]");
+}
+
 /* ---- merging a user's cloud-config ---- */
 
 static void test_merge_packages(void **state)
@@ -116,16 +146,19 @@ static void test_merge_packages(void **state)
         render_config("#cloud-config\npackages: [htop, curl]\npackage_update: true\n", one_key);
     assert_json(json_object_get(cfg, "packages"), "[\"htop\", \"curl\"]");
     assert_true(json_is_true(json_object_get(cfg, "package_update")));
-    /* ours first, then theirs in their order */
-    const char *order[] = {"hostname",   "preserve_hostname", "manage_etc_hosts",
-                           "ssh_pwauth", "disable_root",      "users",
-                           "packages",   "package_update"};
+    /* ours first, then theirs in their order, then the readiness reporter */
+    const char *order[] = {"hostname",       "preserve_hostname", "manage_etc_hosts",
+                           "ssh_pwauth",     "disable_root",      "users",
+                           "packages",       "package_update",    "write_files",
+                           "runcmd"};
     size_t i = 0;
     const char *key;
     json_t *v;
-    json_object_foreach (cfg, key, v)
+    json_object_foreach (cfg, key, v) {
+        assert_true(i < 10);
         assert_string_equal(key, order[i++]);
-    assert_int_equal(i, 8);
+    }
+    assert_int_equal(i, 10);
 }
 
 static void test_merge_second_user(void **state)
@@ -208,9 +241,21 @@ static void test_merge_nested(void **state)
     json_auto_t *cfg = render_config(nested_ud, one_key);
     _cleanup_error_ cu_error *err = NULL;
     json_auto_t *theirs = yaml_to_json(nested_ud, strlen(nested_ud), &err);
-    const char *keys[] = {"write_files", "apt", "runcmd", "bootcmd"};
-    for (size_t i = 0; i < 4; i++)
+    const char *keys[] = {"apt", "bootcmd"};
+    for (size_t i = 0; i < 2; i++)
         assert_true(json_equal(json_object_get(cfg, keys[i]), json_object_get(theirs, keys[i])));
+    /* Lists: theirs first, then the readiness reporter's. */
+    json_auto_t *ready = cloudinit_ready_config();
+    const char *lists[] = {"write_files", "runcmd"};
+    for (size_t i = 0; i < 2; i++) {
+        json_t *got = json_object_get(cfg, lists[i]), *their = json_object_get(theirs, lists[i]);
+        json_t *our = json_object_get(ready, lists[i]);
+        size_t n = json_array_size(their);
+        assert_int_equal(json_array_size(got), n + json_array_size(our));
+        for (size_t j = 0; j < json_array_size(got); j++)
+            assert_true(json_equal(json_array_get(got, j), j < n ? json_array_get(their, j)
+                                                                 : json_array_get(our, j - n)));
+    }
     assert_string_equal(json_string_value(json_object_get(
                             json_array_get(json_object_get(cfg, "write_files"), 0), "content")),
                         "Welcome: \"yes\" # not a comment\n  indented\n");
@@ -438,6 +483,7 @@ int main(void)
         cmocka_unit_test(test_user_data_several_keys),
         cmocka_unit_test(test_values_cannot_inject_yaml),
         cmocka_unit_test(test_bad_inputs),
+        cmocka_unit_test(test_ready_reporter),
         cmocka_unit_test(test_merge_packages),
         cmocka_unit_test(test_merge_second_user),
         cmocka_unit_test(test_merge_same_login_user),

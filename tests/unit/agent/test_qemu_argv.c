@@ -36,7 +36,7 @@
 /* Only os, arch and the accelerators and seccomp flags shape the argv. */
 #define HOST(os, arch, kvm, hvf, seccomp)                                                          \
     {                                                                                              \
-        os, arch, kvm, hvf, seccomp, 8, 16384, 100, "7.2.0"                                        \
+        os, arch, kvm, hvf, seccomp, 8, 16384, 100, "7.2.0", {""}, 0                               \
     }
 static const host_facts mac_hvf = HOST("darwin", "aarch64", false, true, false);
 static const host_facts arm_kvm = HOST("linux", "aarch64", true, false, true);

@@ -1,0 +1,99 @@
+/* guest_channel.c: see guest_channel.h.  The guest is untrusted: it may
+ * write anything, as much as it likes.  Only the last READ_MAX bytes are
+ * read, lines are parsed as JSON and anything unexpected is ignored; the
+ * message kept is cut to size and stripped of control characters. */
+#define _GNU_SOURCE
+#include "guest_channel.h"
+
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "json_util.h"
+
+#define READ_MAX (64 * 1024)
+
+const char *guest_status_name(guest_status s)
+{
+    return s == GUEST_READY ? "ready" : s == GUEST_FAILED ? "failed" : "booting";
+}
+
+static void append_clean(char *buf, size_t size, const char *text)
+{
+    size_t n = strlen(buf);
+    for (; text && *text && n + 1 < size; text++)
+        buf[n++] = (unsigned char)*text < 0x20 || *text == 0x7f ? ' ' : *text;
+    buf[n] = '\0';
+}
+
+int guest_channel_parse_line(const char *line, size_t len, guest_report *out)
+{
+    json_t *j = json_loadb(line, len, JSON_REJECT_DUPLICATES, NULL);
+    const char *event = cu_json_str(j, "event");
+    if (event == NULL || strcmp(event, "ready") != 0) {
+        json_decref(j);
+        return 0;
+    }
+    const json_t *errors = json_object_get(json_object_get(json_object_get(j, "result"), "v1"),
+                                           "errors");
+    out->message[0] = '\0';
+    if (json_array_size(errors) == 0) {
+        out->status = GUEST_READY;
+        append_clean(out->message, sizeof(out->message), "cloud-init finished");
+    } else {
+        out->status = GUEST_FAILED;
+        append_clean(out->message, sizeof(out->message), "cloud-init finished with errors: ");
+        size_t i;
+        const json_t *e;
+        json_array_foreach(errors, i, e)
+        {
+            if (i > 0)
+                append_clean(out->message, sizeof(out->message), "; ");
+            append_clean(out->message, sizeof(out->message),
+                         json_is_string(e) ? json_string_value(e) : "(not text)");
+        }
+    }
+    const char *uptime = cu_json_str(j, "uptime");
+    if (uptime && strspn(uptime, "0123456789.") == strlen(uptime) && strlen(uptime) < 16) {
+        char tail[48];
+        snprintf(tail, sizeof(tail), " (guest uptime %s s)", uptime);
+        append_clean(out->message, sizeof(out->message), tail);
+    }
+    json_decref(j);
+    return 1;
+}
+
+void guest_channel_read(const char *path, long long offset, guest_report *out, long long *mtime)
+{
+    out->status = GUEST_BOOTING;
+    out->message[0] = '\0';
+    if (mtime)
+        *mtime = 0;
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= offset)
+        return;
+    if (mtime)
+        *mtime = (long long)st.st_mtime;
+    long long from = st.st_size - offset > READ_MAX ? st.st_size - READ_MAX : offset;
+    _cleanup_free_ char *buf = malloc(READ_MAX + 1);
+    if (buf == NULL)
+        abort();
+    ssize_t n = pread(fd, buf, READ_MAX, (off_t)from);
+    if (n <= 0)
+        return;
+    /* Complete lines only: a line still being written has no '\n' yet. */
+    for (char *line = buf, *nl; (nl = memchr(line, '\n', (size_t)(buf + n - line))); line = nl + 1)
+        guest_channel_parse_line(line, (size_t)(nl - line), out);
+}
+
+long long guest_channel_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (long long)st.st_size : 0;
+}
