@@ -14,7 +14,6 @@
 #include "cmd.h"
 #include "firmware.h"
 #include "fsutil.h"
-#include "guest_channel.h"
 #include "json_util.h"
 #include "log.h"
 #include "qemu_argv.h"
@@ -45,7 +44,6 @@ int vm_runtime_load(const agent *a, const char *id, vm_runtime *rt, cu_error **e
     rt->applied_generation = json_integer_value(json_object_get(j, "applied_generation"));
     rt->ever_started = json_is_true(json_object_get(j, "ever_started"));
     rt->boot_started = json_integer_value(json_object_get(j, "boot_started"));
-    rt->guest_offset = json_integer_value(json_object_get(j, "guest_offset"));
     const char *rd = cu_json_str(j, "reboot_done");
     snprintf(rt->reboot_done, sizeof(rt->reboot_done), "%s", rd ? rd : "");
     json_decref(j);
@@ -56,11 +54,11 @@ int vm_runtime_save(const agent *a, const char *id, const vm_runtime *rt, cu_err
 {
     char path[PATH_MAX];
     vm_path(a, id, "state.json", path, sizeof(path));
-    json_t *j = json_pack("{s:i, s:I, s:i, s:I, s:s, s:b, s:I, s:I}", "pid", (int)rt->pid,
+    json_t *j = json_pack("{s:i, s:I, s:i, s:I, s:s, s:b, s:I}", "pid", (int)rt->pid,
                           "start_time", (json_int_t)rt->start_time, "ssh_port", rt->ssh_port,
                           "applied_generation", rt->applied_generation, "reboot_done",
                           rt->reboot_done, "ever_started", rt->ever_started, "boot_started",
-                          rt->boot_started, "guest_offset", rt->guest_offset);
+                          rt->boot_started);
     _cleanup_free_ char *text = json_dumps(j, JSON_INDENT(2));
     json_decref(j);
     return cu_write_file_atomic(path, text, strlen(text), 0600, err);
@@ -177,8 +175,7 @@ int vm_proc_start(agent *a, const vm_spec *s, vm_runtime *rt, cu_error **err)
         return -1;
     rt->start_time = vm_proc_start_time(rt->pid);
     rt->ever_started = true;
-    rt->boot_started = (long long)time(NULL);
-    rt->guest_offset = 0; /* QEMU truncated guest.log */
+    rt->boot_started = (long long)time(NULL); /* and QEMU truncated guest.log */
     return 0;
 }
 
@@ -227,24 +224,6 @@ int vm_proc_stop(agent *a, const char *id, vm_runtime *rt, bool graceful, unsign
     }
     rt->pid = 0;
     rt->start_time = 0;
-    return 0;
-}
-
-int vm_proc_reset(agent *a, const char *id, vm_runtime *rt, cu_error **err)
-{
-    char channel[PATH_MAX];
-    vm_path(a, id, GUEST_CHANNEL_FILE, channel, sizeof(channel));
-    long long offset = guest_channel_size(channel);
-    qmp *q = connect_qmp(a, id, err);
-    if (q == NULL)
-        return -1;
-    json_t *r = qmp_execute(q, "system_reset", NULL, QMP_TIMEOUT_MS, err);
-    qmp_close(q);
-    if (r == NULL)
-        return -1;
-    json_decref(r);
-    rt->boot_started = (long long)time(NULL);
-    rt->guest_offset = offset;
     return 0;
 }
 

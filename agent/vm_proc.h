@@ -25,8 +25,7 @@ typedef struct vm_runtime {
     long long applied_generation;
     char reboot_done[64];          /* the last reboot_request carried out */
     bool ever_started;             /* a disk that has booted is never removed by a failure */
-    long long boot_started;        /* wall clock (s) of the last start or reset */
-    long long guest_offset;        /* where this boot's lines begin in guest.log */
+    long long boot_started;        /* wall clock (s) of the last start */
 } vm_runtime;
 
 /* DATA/vms/<id>/<file> into buf. */
@@ -46,9 +45,6 @@ int vm_proc_start(agent *a, const vm_spec *s, vm_runtime *rt, cu_error **err);
  * hard: quit at once (SIGKILL if QMP does not answer).  rt->pid = 0. */
 int vm_proc_stop(agent *a, const char *id, vm_runtime *rt, bool graceful, unsigned timeout_s,
                  cu_error **err);
-/* A hardware reset of the running guest (QMP system_reset); a new boot
- * begins (rt->boot_started, rt->guest_offset). */
-int vm_proc_reset(agent *a, const char *id, vm_runtime *rt, cu_error **err);
 /* QMP query-status of the running VM into buf ("running", ...). */
 int vm_proc_query(agent *a, const char *id, char *buf, size_t len, cu_error **err);
 

@@ -177,15 +177,25 @@ static void ensure_running(agent *a, vm_record *r, const vm_spec *s)
         }
         vm_record_boot_began(r);
     } else if (s->reboot_request && strcmp(s->reboot_request, r->rt.reboot_done) != 0) {
-        vm_record_set(r, "running", 90, "rebooting");
+        /* A reboot is a stop (graceful unless stop_mode is hard) and a new
+         * QEMU, not a reset of this one: OVMF under TCG (edk2 2022.11,
+         * QEMU 7.2) was seen to hang in DXE after a QMP system_reset,
+         * before it set up the display.  A new process also picks up a
+         * changed spec (size, seed) and truncates guest.log. */
+        int graceful = strcmp(s->stop_mode, "hard") != 0;
+        vm_record_set(r, "running", 85, graceful ? "rebooting: powering off" : "rebooting");
         vm_runtime rt = r->rt;
-        if (vm_proc_reset(a, r->id, &rt, &err) < 0) {
+        if (vm_proc_stop(a, r->id, &rt, graceful, a->stop_timeout_s, &err) < 0) {
             vm_record_fail(r, s->generation, "reboot_failed", err->message);
             return;
         }
         pthread_mutex_lock(&r->lock);
         r->rt = rt;
         pthread_mutex_unlock(&r->lock);
+        if (start_vm(a, r, s, &err) < 0) {
+            vm_record_fail(r, s->generation, failure_code(err, "reboot_failed"), err->message);
+            return;
+        }
         vm_record_boot_began(r);
     }
     pthread_mutex_lock(&r->lock);
@@ -296,7 +306,7 @@ static int read_guest(agent *a, vm_record *r)
     vm_path(a, r->id, GUEST_CHANNEL_FILE, path, sizeof(path));
     guest_report g;
     long long written = 0, now = (long long)time(NULL);
-    guest_channel_read(path, r->rt.guest_offset, &g, &written);
+    guest_channel_read(path, 0, &g, &written);
     int timed_out = 0;
     if (g.status == GUEST_BOOTING) {
         long long waited = now - r->rt.boot_started;

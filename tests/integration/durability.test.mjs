@@ -36,5 +36,5 @@ test('acknowledged writes survive SIGKILL, again and again', async () => {
     assert.equal((await cp.get(`/v1/vms/r${round}-vm-0`)).status, 404);
   }
   const health = await cp.get('/v1/health', { token: null });
-  assert.equal(health.body.schema_version, 4);
+  assert.equal(health.body.schema_version, 5);
 });
