@@ -45,7 +45,7 @@ static void mark_silent_hosts_down(cp_app *app)
                        "s", cutoff);
     if (n > 0)
         store_exec(app->store, &err,
-                   "UPDATE vms SET state = 'unknown', updated_at = " SQL_NOW
+                   "UPDATE vms SET state = 'unknown', guest_state = NULL, updated_at = " SQL_NOW
                    " WHERE host_id IN (SELECT id FROM hosts WHERE state = 'down')"
                    " AND state NOT IN ('unknown')",
                    "");
