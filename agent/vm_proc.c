@@ -156,7 +156,7 @@ int vm_proc_start(agent *a, const vm_spec *s, vm_runtime *rt, cu_error **err)
                      .ssh_bind = a->ssh_bind};
     if (strcmp(s->image.boot, "kernel") == 0) {
         l.kernel = kernel;
-        l.initrd = initrd;
+        l.initrd = access(initrd, F_OK) == 0 ? initrd : NULL; /* an image may have none */
         l.cmdline = s->image.cmdline;
     }
     firmware_paths fw;

@@ -45,13 +45,13 @@ static int file_exists(const char *path)
     return access(path, F_OK) == 0;
 }
 
-/* An image file (the disk image, a kernel, an initrd) in the cache;
- * malloc'd path or NULL. */
-static char *fetch(agent *a, vm_record *r, const char *what, const char *url,
+/* An image file (the disk image, or with `what` its kernel or initrd) in
+ * the cache; malloc'd path or NULL. */
+static char *fetch(agent *a, vm_record *r, const vm_spec *s, const char *what, const char *url,
                    const char *checksum, const char *format, cu_error **err)
 {
     _cleanup_free_ char *name = NULL, *abs = agent_resolve_url(a, url);
-    if (asprintf(&name, "%s%s%s", r->spec.image.name, what ? " " : "", what ? what : "") < 0)
+    if (asprintf(&name, "%s%s%s", s->image.name, what ? " " : "", what ? what : "") < 0)
         abort();
     return image_cache_ensure(a->images, name, abs, checksum, format, what ? NULL : on_download,
                               r, err);
@@ -79,7 +79,7 @@ static int provision_kernel(agent *a, vm_record *r, const vm_spec *s, cu_error *
                             "image '%s' has no checksummed kernel for direct kernel boot",
                             im->name);
     vm_record_set(r, "provisioning", 62, "fetching the kernel and initrd");
-    _cleanup_free_ char *kernel = fetch(a, r, "kernel", im->kernel_url, im->kernel_checksum,
+    _cleanup_free_ char *kernel = fetch(a, r, s, "kernel", im->kernel_url, im->kernel_checksum,
                                         "vmlinuz", err);
     if (kernel == NULL || link_into_vm(a, s->id, "vmlinuz", kernel, err) < 0)
         return -1;
@@ -88,7 +88,7 @@ static int provision_kernel(agent *a, vm_record *r, const vm_spec *s, cu_error *
     if (!im->initrd_checksum)
         return cu_error_set(err, 400, CU_E_INVALID_FIELD, "boot",
                             "image '%s' has an initrd without a checksum", im->name);
-    _cleanup_free_ char *initrd = fetch(a, r, "initrd", im->initrd_url, im->initrd_checksum,
+    _cleanup_free_ char *initrd = fetch(a, r, s, "initrd", im->initrd_url, im->initrd_checksum,
                                         "initrd", err);
     if (initrd == NULL || link_into_vm(a, s->id, "initrd.img", initrd, err) < 0)
         return -1;
@@ -104,7 +104,7 @@ static int provision(agent *a, vm_record *r, const vm_spec *s, cu_error **err)
     if (!file_exists(disk)) {
         vm_record_set(r, "provisioning", 5, "fetching the image");
         _cleanup_free_ char *base =
-            fetch(a, r, NULL, s->image.url, s->image.checksum, s->image.format, err);
+            fetch(a, r, s, NULL, s->image.url, s->image.checksum, s->image.format, err);
         if (base == NULL)
             return -1;
         vm_record_set(r, "provisioning", 65, "creating the disk");
