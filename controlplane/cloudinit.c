@@ -572,11 +572,13 @@ char *cloudinit_render_user_data(const ci_input *in, cu_error **err)
     if (parse_user_data(ud, ud ? strlen(ud) : 0, &format, &theirs, err) < 0)
         return NULL;
     json_auto_t *ours = our_config(in);
-    if (format == UD_CLOUD_CONFIG)
-        merge_config(ours, theirs);
-    /* Last, so the user's own files and commands come first. */
+    /* Before the user's: runcmd is one script whose status is its last
+     * command's, so ours last would hide a failing command of theirs, and
+     * an `exit` of theirs would skip ours. */
     json_auto_t *ready = cloudinit_ready_config();
     merge_config(ours, ready);
+    if (format == UD_CLOUD_CONFIG)
+        merge_config(ours, theirs);
     _cleanup_free_ char *config = cloud_config_text(ours, err);
     if (config == NULL)
         return NULL;

@@ -3,7 +3,7 @@
  * agent/guest_channel.h).
  *
  * write_files installs a script and a systemd unit; runcmd enables the
- * unit.  The unit is ordered after cloud-final.service and wanted by
+ * unit (ours come before the user's: see cloudinit_render_user_data).  The unit is ordered after cloud-final.service and wanted by
  * cloud-init.target (cloud-final is After=multi-user.target on Debian and
  * Ubuntu, so multi-user.target would make an ordering cycle), so it runs on
  * every boot once cloud-init is done, first boot included: `systemctl

@@ -146,11 +146,11 @@ static void test_merge_packages(void **state)
         render_config("#cloud-config\npackages: [htop, curl]\npackage_update: true\n", one_key);
     assert_json(json_object_get(cfg, "packages"), "[\"htop\", \"curl\"]");
     assert_true(json_is_true(json_object_get(cfg, "package_update")));
-    /* ours first, then theirs in their order, then the readiness reporter */
-    const char *order[] = {"hostname",       "preserve_hostname", "manage_etc_hosts",
-                           "ssh_pwauth",     "disable_root",      "users",
-                           "packages",       "package_update",    "write_files",
-                           "runcmd"};
+    /* ours first (the readiness reporter included), then theirs in their order */
+    const char *order[] = {"hostname",     "preserve_hostname", "manage_etc_hosts",
+                           "ssh_pwauth",   "disable_root",      "users",
+                           "write_files",  "runcmd",            "packages",
+                           "package_update"};
     size_t i = 0;
     const char *key;
     json_t *v;
@@ -244,20 +244,23 @@ static void test_merge_nested(void **state)
     const char *keys[] = {"apt", "bootcmd"};
     for (size_t i = 0; i < 2; i++)
         assert_true(json_equal(json_object_get(cfg, keys[i]), json_object_get(theirs, keys[i])));
-    /* Lists: theirs first, then the readiness reporter's. */
+    /* Lists: the readiness reporter's first (a failing runcmd of theirs
+     * must stay the script's last word), then theirs. */
     json_auto_t *ready = cloudinit_ready_config();
     const char *lists[] = {"write_files", "runcmd"};
     for (size_t i = 0; i < 2; i++) {
         json_t *got = json_object_get(cfg, lists[i]), *their = json_object_get(theirs, lists[i]);
         json_t *our = json_object_get(ready, lists[i]);
-        size_t n = json_array_size(their);
-        assert_int_equal(json_array_size(got), n + json_array_size(our));
+        size_t n = json_array_size(our);
+        assert_int_equal(json_array_size(got), n + json_array_size(their));
         for (size_t j = 0; j < json_array_size(got); j++)
-            assert_true(json_equal(json_array_get(got, j), j < n ? json_array_get(their, j)
-                                                                 : json_array_get(our, j - n)));
+            assert_true(json_equal(json_array_get(got, j), j < n ? json_array_get(our, j)
+                                                                 : json_array_get(their, j - n)));
     }
+    size_t first_theirs = json_array_size(json_object_get(ready, "write_files"));
     assert_string_equal(json_string_value(json_object_get(
-                            json_array_get(json_object_get(cfg, "write_files"), 0), "content")),
+                            json_array_get(json_object_get(cfg, "write_files"), first_theirs),
+                            "content")),
                         "Welcome: \"yes\" # not a comment\n  indented\n");
 }
 

@@ -54,7 +54,11 @@ export class Agent {
   async cleanup() {
     await this.stop('SIGTERM');
     for (const id of this.vmIds()) {
-      try { process.kill(this.vmState(id).pid, 'SIGKILL'); } catch { /* gone */ }
+      try {
+        // pid 0 (a stopped VM) would signal our whole process group.
+        const { pid } = this.vmState(id);
+        if (Number.isInteger(pid) && pid > 0) process.kill(pid, 'SIGKILL');
+      } catch { /* no state, or gone */ }
     }
     if (this.ownsDir) rmSync(this.dataDir, { recursive: true, force: true });
   }
