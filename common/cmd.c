@@ -166,6 +166,16 @@ static void child_exec(cu_cmd *c, int out_w, int err_w)
     _exit(127);
 }
 
+/* An empty, NUL-terminated buffer (a command may print nothing). */
+static void reset(outbuf *b)
+{
+    free(b->data);
+    b->data = calloc(1, 1);
+    if (b->data == NULL)
+        abort();
+    b->len = 0;
+}
+
 static void append(outbuf *b, const char *data, size_t n)
 {
     if (b->len + n > CAPTURE_MAX)
@@ -235,8 +245,8 @@ int cu_cmd_run(cu_cmd *c, cu_error **err)
 {
     _cleanup_free_ char *line = cu_cmd_to_string(c);
     log_debug("running: %s", line);
-    append(&c->out, "", 0);
-    append(&c->err, "", 0);
+    reset(&c->out);
+    reset(&c->err);
     int out_p[2], err_p[2];
     if (pipe2(out_p, O_CLOEXEC) < 0)
         return cu_error_errno(err, errno, "cannot run '%s': pipe", c->argv.v[0]);

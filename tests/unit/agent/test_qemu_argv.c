@@ -143,7 +143,8 @@ static void golden_path(const char *name, char *out, size_t len)
             *strrchr(here, '/') = '\0';
         src = here;
     }
-    snprintf(out, len, "%s/tests/golden/%s.args", src, name);
+    if (snprintf(out, len, "%s/tests/golden/%s.args", src, name) >= (int)len)
+        fail_msg("golden file path too long for %s", name);
 }
 
 static char *slurp(const char *path)

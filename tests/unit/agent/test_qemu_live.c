@@ -112,7 +112,8 @@ static int connect_to(const struct sockaddr *a, socklen_t len)
 static int connect_unix(const char *path)
 {
     struct sockaddr_un a = {.sun_family = AF_UNIX};
-    snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+    if (snprintf(a.sun_path, sizeof(a.sun_path), "%s", path) >= (int)sizeof(a.sun_path))
+        fail_msg("socket path too long: %s", path);
     return connect_to((struct sockaddr *)&a, sizeof(a));
 }
 
