@@ -29,6 +29,7 @@ const http_route cp_routes[] = {
     {"DELETE", "/v1/ssh-keys/{id}", api_keys_delete, ADMIN},
     {"GET", "/v1/hosts", api_hosts_list, ADMIN},
     {"GET", "/v1/hosts/{id}", api_hosts_get, ADMIN},
+    {"POST", "/v1/hosts/{id}/actions", api_hosts_action, ADMIN},
     {"POST", "/v1/hosts/join", api_hosts_join, ROLE_JOIN},
     {"POST", "/v1/hosts/{id}/heartbeat", api_hosts_heartbeat, ROLE_AGENT},
     {"GET", "/v1/vms", api_vms_list, ADMIN},

@@ -46,6 +46,7 @@ int api_images_list(http_request *, http_response *, cu_error **);
 int api_images_get(http_request *, http_response *, cu_error **);
 int api_images_create(http_request *, http_response *, cu_error **);
 int api_images_delete(http_request *, http_response *, cu_error **);
+int api_hosts_action(http_request *, http_response *, cu_error **);
 int api_images_import(http_request *, http_response *, cu_error **);
 int api_images_file(http_request *, http_response *, cu_error **);
 int api_keys_list(http_request *, http_response *, cu_error **);

@@ -2,9 +2,10 @@
  * cloud-init seed each one boots with.  Actions (start, stop, ...) are in
  * api_vm_actions.c.
  *
- * A VM is stored with its desired state; the host's agent brings the
- * actual state to it and reports back.  Until a host takes the VM, it is
- * `pending` and so is its create operation. */
+ * A VM is placed on a host at create (scheduler.h) or refused at once,
+ * and stored with its desired state; the host's agent brings the actual
+ * state to it and reports back.  Until the host takes the order, the VM
+ * is `pending` and so is its create operation. */
 #define _GNU_SOURCE
 #include <stdlib.h>
 #include <string.h>
@@ -106,7 +107,7 @@ static json_t *resolve_keys(cp_app *app, const json_t *refs, cu_error **err)
 }
 
 typedef struct vm_request {
-    const char *name, *user_data, *boot;
+    const char *name, *user_data, *boot, *host;
     json_t *size, *image, *keys;
 } vm_request;
 
@@ -122,7 +123,8 @@ static int check_create(cp_app *app, const json_t *b, vm_request *v, cu_error **
     static const cu_json_field fields[] = {
         {"name", CU_JSON_STRING, true},  {"size", CU_JSON_STRING, true},
         {"image", CU_JSON_STRING, true}, {"ssh_keys", CU_JSON_STRING_ARRAY, false},
-        {"user_data", CU_JSON_STRING, false}, {"boot", CU_JSON_STRING, false}, {NULL}};
+        {"user_data", CU_JSON_STRING, false}, {"boot", CU_JSON_STRING, false},
+        {"host", CU_JSON_STRING, false}, {NULL}};
     static const char *const boots[] = {"uefi", "kernel", NULL};
     if (b == NULL)
         return cu_error_set(err, 400, CU_E_INVALID_JSON, NULL,
@@ -132,6 +134,7 @@ static int check_create(cp_app *app, const json_t *b, vm_request *v, cu_error **
     v->name = cu_json_str(b, "name");
     v->user_data = cu_json_str(b, "user_data");
     v->boot = cu_json_str(b, "boot");
+    v->host = cu_json_str(b, "host");
     json_t *refs = json_object_get(b, "ssh_keys");
     if (validate_dns_label("name", v->name, err) < 0 ||
         !(v->size = lookup_ref(app, "SELECT * FROM sizes WHERE id = ?1 OR name = ?1", "size",
@@ -164,10 +167,10 @@ static json_t *insert_vm(cp_app *app, const char *id, const vm_request *v, cu_er
                         .memory_mib = json_integer_value(json_object_get(s, "memory_mib")),
                         .disk_gib = json_integer_value(json_object_get(s, "disk_gib")),
                         .architecture = cu_json_str(v->image, "architecture"),
-                        .size_name = cu_json_str(s, "name")};
+                        .size_name = cu_json_str(s, "name"),
+                        .pin = v->host};
     _cleanup_free_ char *host = NULL;
-    int placed = scheduler_place(app, &sr, &host, err);
-    if (placed < 0)
+    if (scheduler_place(app, &sr, &host, err) < 0)
         return NULL;
     _cleanup_free_ char *keys = json_dumps(v->keys, JSON_COMPACT);
     if (store_exec(app->store, err,
@@ -179,9 +182,8 @@ static json_t *insert_vm(cp_app *app, const char *id, const vm_request *v, cu_er
         api_exists_error(err, "name", "VM", v->name);
         return NULL;
     }
-    const char *message = placed ? "placed; sending the order to its host"
-                                 : "waiting for a host: no agent is up on this control plane yet";
-    return ops_create_for_vm(app, "vm.create", id, 1, message, err);
+    return ops_create_for_vm(app, "vm.create", id, 1, "placed; sending the order to its host",
+                             err);
 }
 
 int api_vms_create(http_request *req, http_response *resp, cu_error **err)

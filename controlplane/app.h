@@ -25,6 +25,7 @@ typedef struct cp_app {
 
     /* Scheduling and convergence settings (from the configuration). */
     double cpu_ratio, memory_ratio, disk_ratio; /* allocation ratios over host capacity */
+    int placement_pack;                        /* 0: spread (most room left), 1: pack */
     unsigned host_timeout_s;                   /* no heartbeat for this long: host down */
     unsigned reconcile_ms;                     /* how often the reconciler looks */
 

@@ -31,6 +31,9 @@ static const cu_config_key keys[] = {
     {"memory-allocation-ratio", "CUMULUS_CP_MEMORY_RATIO", "1", "memory placed per host MiB"},
     {"disk-allocation-ratio", "CUMULUS_CP_DISK_RATIO", "1",
      "disk GiB placed per free host GiB (overlays are thin)"},
+    {"placement", "CUMULUS_CP_PLACEMENT", "spread",
+     "where new VMs go: spread (the host with the most room left) or pack (the fullest host "
+     "that fits)"},
     {NULL, NULL, NULL, NULL}};
 
 static const cu_config_spec spec = {
@@ -64,6 +67,11 @@ static int app_settings(cp_app *app, const cu_config *cfg, cu_error **err)
         return -1;
     app->host_timeout_s = (unsigned)(timeout ? timeout : 1);
     app->reconcile_ms = (unsigned)(interval ? interval : 100);
+    const char *placement = cu_config_get(cfg, "placement");
+    if (strcmp(placement, "spread") != 0 && strcmp(placement, "pack") != 0)
+        return cu_error_set(err, 400, CU_E_CONFIG, NULL,
+                            "setting 'placement' must be 'spread' or 'pack', got '%s'", placement);
+    app->placement_pack = strcmp(placement, "pack") == 0;
     return 0;
 }
 

@@ -59,7 +59,8 @@ static void mark_silent_hosts_down(cp_app *app)
         log_warn("%d host(s) stopped sending heartbeats: marked down, their VMs unknown", n);
 }
 
-/* VMs created while no host was up get one as soon as one is. */
+/* VMs that older versions accepted while no host was up (a create now
+ * fails at once instead) get one as soon as one is. */
 static void place_waiting_vms(cp_app *app)
 {
     _cleanup_error_ cu_error *err = NULL;
@@ -74,21 +75,24 @@ static void place_waiting_vms(cp_app *app)
     json_array_foreach(vms, i, vm)
     {
         const char *id = cu_json_str(vm, "id");
-        sched_request sr = {json_integer_value(json_object_get(vm, "vcpus")),
-                            json_integer_value(json_object_get(vm, "memory_mib")),
-                            json_integer_value(json_object_get(vm, "disk_gib")),
-                            cu_json_str(vm, "architecture"), cu_json_str(vm, "size")};
+        sched_request sr = {.vcpus = json_integer_value(json_object_get(vm, "vcpus")),
+                            .memory_mib = json_integer_value(json_object_get(vm, "memory_mib")),
+                            .disk_gib = json_integer_value(json_object_get(vm, "disk_gib")),
+                            .architecture = cu_json_str(vm, "architecture"),
+                            .size_name = cu_json_str(vm, "size")};
         _cleanup_free_ char *host = NULL;
         _cleanup_error_ cu_error *perr = NULL;
         if (store_tx_begin(app->store, &perr) < 0)
             break;
         int r = scheduler_place(app, &sr, &host, &perr);
-        if (r == 1)
+        if (r < 0 && perr->field == NULL) /* still no host up: keep waiting */
+            r = 2;
+        if (r == 0)
             store_exec(app->store, &perr,
                        "UPDATE vms SET host_id = ?, next_push_at = 0, updated_at = " SQL_NOW
                        " WHERE id = ? AND host_id IS NULL",
                        "ss", host, id);
-        else if (r < 0 && strcmp(perr->code, CU_E_NO_CAPACITY) == 0) {
+        else if (r == -1 && strcmp(perr->code, CU_E_NO_CAPACITY) == 0) {
             /* Hosts are up but none fits: say so on the operation and stop waiting. */
             json_t *op = NULL;
             if (ops_find_in_flight(app, id, &op, NULL) == 1) {
@@ -99,9 +103,9 @@ static void place_waiting_vms(cp_app *app)
                        "ss", perr->message, id);
         }
         store_tx_commit(app->store, NULL);
-        if (r != 0)
+        if (r == -1)
             ops_notify(app);
-        if (r == 1)
+        if (r == 0)
             log_info("VM '%s' placed on host %s", cu_json_str(vm, "name"), host);
     }
     json_decref(vms);

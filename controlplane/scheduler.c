@@ -10,14 +10,12 @@
 #include "json_util.h"
 #include "store.h"
 
-/* Up hosts with their capacity and what VMs already placed there use. */
+/* Up hosts with their capacity and what the VMs placed there use (kept
+ * up to date by triggers: schema.c, migration 6). */
 #define HOSTS_WITH_USE                                                                             \
-    "SELECT h.id, h.name, h.architecture, h.emulated_architectures AS emulated_json, h.vcpus,"     \
-    " h.memory_mib, h.disk_gib,"                                                                   \
-    " coalesce(sum(v.vcpus), 0) AS used_vcpus, coalesce(sum(v.memory_mib), 0) AS used_memory,"     \
-    " coalesce(sum(v.disk_gib), 0) AS used_disk"                                                   \
-    " FROM hosts h LEFT JOIN vms v ON v.host_id = h.id AND v.desired_state != 'deleted'"          \
-    " WHERE h.state = 'up' GROUP BY h.id ORDER BY h.seq"
+    "SELECT id, name, architecture, emulated_architectures AS emulated_json, vcpus, memory_mib,"   \
+    " disk_gib, drained, used_vcpus, used_memory_mib AS used_memory, used_disk_gib AS used_disk"   \
+    " FROM hosts WHERE state = 'up' AND (?1 IS NULL OR id = ?1 OR name = ?1) ORDER BY seq"
 
 typedef struct room {
     double vcpus, memory, disk;
@@ -59,6 +57,10 @@ static void explain(FILE *f, const json_t *h, const room *r, const sched_request
 {
     const char *arch = cu_json_str(h, "architecture");
     fprintf(f, "; host '%s'", cu_json_str(h, "name"));
+    if (json_integer_value(json_object_get(h, "drained"))) {
+        fprintf(f, " is drained");
+        return;
+    }
     if (!runs_arch(h, req->architecture)) {
         fprintf(f, " runs %s and cannot emulate %s", arch, req->architecture);
         return;
@@ -66,17 +68,38 @@ static void explain(FILE *f, const json_t *h, const room *r, const sched_request
     fprintf(f, " has %.0f vCPUs, %.0f MiB and %.0f GiB free", r->vcpus, r->memory, r->disk);
 }
 
+/* No host to consider at all: none up, or the pinned one unknown or down. */
+static int no_host(cp_app *app, const sched_request *req, cu_error **err)
+{
+    if (req->pin == NULL)
+        return cu_error_set(err, 409, CU_E_NO_CAPACITY, NULL,
+                            "no host is up to run the VM: start an agent (cumulus-agent) that "
+                            "joins this control plane");
+    json_t *h = NULL;
+    int r = store_get(app->store, &h, err, "SELECT name, state FROM hosts WHERE id = ?1 OR name = ?1",
+                      "s", req->pin);
+    if (r == 1)
+        cu_error_set(err, 409, CU_E_NO_CAPACITY, "host",
+                     "host '%s' is %s: a VM pinned to it cannot be placed now",
+                     cu_json_str(h, "name"), cu_json_str(h, "state"));
+    else if (r == 0)
+        cu_error_set(err, 400, CU_E_INVALID_FIELD, "host", "no host '%s' (see GET /v1/hosts)",
+                     req->pin);
+    json_decref(h);
+    return -1;
+}
+
 int scheduler_place(cp_app *app, const sched_request *req, char **host_id, cu_error **err)
 {
-    json_t *hosts = store_list(app->store, err, HOSTS_WITH_USE, "");
+    json_t *hosts = store_list(app->store, err, HOSTS_WITH_USE, "s", req->pin);
     if (hosts == NULL)
         return -1;
     if (json_array_size(hosts) == 0) {
         json_decref(hosts);
-        return 0;
+        return no_host(app, req, err);
     }
     const json_t *best = NULL;
-    double best_score = -1;
+    double best_score = 0;
     _cleanup_free_ char *why = NULL;
     size_t whylen = 0;
     FILE *f = open_memstream(&why, &whylen);
@@ -86,24 +109,25 @@ int scheduler_place(cp_app *app, const sched_request *req, char **host_id, cu_er
     {
         room r = room_left(app, h);
         int arch = runs_arch(h, req->architecture);
-        if (!arch || !fits(&r, req)) {
+        if (json_integer_value(json_object_get(h, "drained")) || !arch || !fits(&r, req)) {
             explain(f, h, &r, req);
             continue;
         }
-        /* A host of the image's own architecture beats any emulating one. */
-        double score = r.memory / (double)(req->memory_mib ? req->memory_mib : 1) +
-                       (arch == 2 ? 1e12 : 0);
-        if (score > best_score) {
+        /* Memory is what runs out first on a VPS host; a host of the image's
+         * own architecture beats any emulating one. */
+        double left = r.memory / (double)(req->memory_mib ? req->memory_mib : 1);
+        double score = (app->placement_pack ? 1e9 - left : left) + (arch == 2 ? 1e12 : 0);
+        if (best == NULL || score > best_score) {
             best = h;
             best_score = score;
         }
     }
     fclose(f);
-    int r = 1;
+    int r = 0;
     if (best) {
         *host_id = strdup(cu_json_str(best, "id"));
     } else {
-        r = cu_error_set(err, 409, CU_E_NO_CAPACITY, "size",
+        r = cu_error_set(err, 409, CU_E_NO_CAPACITY, req->pin ? "host" : "size",
                          "no host has room for size '%s' (%lld vCPUs, %lld MiB, %lld GiB, %s)%s",
                          req->size_name, req->vcpus, req->memory_mib, req->disk_gib,
                          req->architecture, why ? why : "");

@@ -129,8 +129,34 @@ static const char migration_5[] =
     "ALTER TABLE images ADD COLUMN local_dir TEXT;"
     "ALTER TABLE hosts ADD COLUMN emulated_architectures TEXT NOT NULL DEFAULT '[]';";
 
-static const char *const migrations[] = {migration_1, migration_2, migration_3, migration_4,
-                                         migration_5};
+/* Hosts taken out of placement (drained), and what the VMs placed on each
+ * host use, kept by triggers in every write path, so placing a VM reads
+ * the hosts only, not every VM (scheduler.c).  A VM being deleted
+ * (desired_state 'deleted') no longer counts. */
+#define VM_USE(sign, row)                                                                          \
+    "UPDATE hosts SET used_vcpus = used_vcpus " sign " " row ".vcpus,"                             \
+    " used_memory_mib = used_memory_mib " sign " " row ".memory_mib,"                              \
+    " used_disk_gib = used_disk_gib " sign " " row ".disk_gib"                                     \
+    " WHERE id = " row ".host_id AND " row ".desired_state != 'deleted';"
+static const char migration_6[] =
+    "ALTER TABLE hosts ADD COLUMN drained INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE hosts ADD COLUMN used_vcpus INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE hosts ADD COLUMN used_memory_mib INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE hosts ADD COLUMN used_disk_gib INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE hosts SET"
+    " used_vcpus = (SELECT coalesce(sum(vcpus), 0) FROM vms"
+    "  WHERE host_id = hosts.id AND desired_state != 'deleted'),"
+    " used_memory_mib = (SELECT coalesce(sum(memory_mib), 0) FROM vms"
+    "  WHERE host_id = hosts.id AND desired_state != 'deleted'),"
+    " used_disk_gib = (SELECT coalesce(sum(disk_gib), 0) FROM vms"
+    "  WHERE host_id = hosts.id AND desired_state != 'deleted');"
+    "CREATE TRIGGER vms_use_insert AFTER INSERT ON vms BEGIN " VM_USE("+", "NEW") " END;"
+    "CREATE TRIGGER vms_use_delete AFTER DELETE ON vms BEGIN " VM_USE("-", "OLD") " END;"
+    "CREATE TRIGGER vms_use_update AFTER UPDATE OF host_id, desired_state, vcpus, memory_mib,"
+    " disk_gib ON vms BEGIN " VM_USE("-", "OLD") " " VM_USE("+", "NEW") " END;";
+
+static const char *const migrations[] = {migration_1, migration_2, migration_3,
+                                         migration_4, migration_5, migration_6};
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 int schema_latest_version(void)

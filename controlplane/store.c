@@ -230,7 +230,7 @@ static void parse_json_columns(json_t *row)
         if (len <= 5 || strcmp(name + len - 5, "_json") != 0)
             continue;
         const char *text = json_string_value(value);
-        json_t *parsed = text ? json_loads(text, 0, NULL) : NULL;
+        json_t *parsed = text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
         char key[64];
         snprintf(key, sizeof(key), "%.*s", (int)(len - 5), name);
         json_object_set_new(row, key, parsed ? parsed : json_null());

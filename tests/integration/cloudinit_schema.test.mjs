@@ -12,7 +12,8 @@ import { makeKey } from './lib/keys.mjs';
 
 let cp, dir;
 before(async () => {
-  cp = await startControlPlane();
+  cp = await startControlPlane({ extraArgs: ['--host-timeout', '3600'] });
+  await cp.joinHost();
   dir = mkdtempSync(join(tmpdir(), 'cumulus-ci-'));
   for (const [name, type] of [['k1', 'ed25519'], ['k2', 'rsa'], ['k3', 'ecdsa']]) {
     await cp.post('/v1/ssh-keys', { name, public_key: makeKey(type).publicKey });

@@ -9,7 +9,8 @@ let cp;
 after(async () => { await cp?.cleanup(); });
 
 test('acknowledged writes survive SIGKILL, again and again', async () => {
-  cp = await startControlPlane();
+  cp = await startControlPlane({ extraArgs: ['--host-timeout', '3600'] });
+  await cp.joinHost();
   const key = makeKey('ed25519');
   assert.equal((await cp.post('/v1/ssh-keys', { name: 'k', public_key: key.publicKey })).status, 201);
   const acknowledged = [];
@@ -32,9 +33,12 @@ test('acknowledged writes survive SIGKILL, again and again', async () => {
       if (id.startsWith('vm-')) continue;
       assert.ok(ops.includes(id), `operation ${id} survived`);
     }
-    assert.equal(vms.length, 19 * (round + 1), 'every acknowledged VM is there, the deleted one is not');
-    assert.equal((await cp.get(`/v1/vms/r${round}-vm-0`)).status, 404);
+    assert.equal(vms.length, 20 * (round + 1), 'every acknowledged VM is there');
+    // The delete was acknowledged too: it waits for the host to destroy the VM.
+    const gone = (await cp.get(`/v1/vms/r${round}-vm-0`)).body;
+    assert.equal(gone.desired_state, 'deleted');
+    assert.equal(gone.state, 'deleting');
   }
   const health = await cp.get('/v1/health', { token: null });
-  assert.equal(health.body.schema_version, 5);
+  assert.equal(health.body.schema_version, 6);
 });

@@ -7,7 +7,10 @@ import { startControlPlane } from './lib/controlplane.mjs';
 import { makeKey } from './lib/keys.mjs';
 
 let cp;
-before(async () => { cp = await startControlPlane(); });
+before(async () => {
+  cp = await startControlPlane({ extraArgs: ['--host-timeout', '3600'] });
+  await cp.joinHost();
+});
 after(async () => { await cp.cleanup(); });
 
 test('every documented operation answers', async () => {

@@ -9,7 +9,9 @@ import { makeKey } from './lib/keys.mjs';
 let cp;
 const key = makeKey('ed25519', 'alice@laptop');
 before(async () => {
-  cp = await startControlPlane();
+  // A joined host without an agent: VMs are placed and their orders wait.
+  cp = await startControlPlane({ extraArgs: ['--host-timeout', '3600'] });
+  await cp.joinHost();
   assert.equal((await cp.post('/v1/ssh-keys', { name: 'alice', public_key: key.publicKey })).status, 201);
 });
 after(async () => { await cp.cleanup(); });
@@ -25,7 +27,7 @@ test('creating a VM answers 202 with the VM, an operation and its Location', asy
   assert.equal(v.name, 'web-1');
   assert.equal(v.desired_state, 'running');
   assert.equal(v.state, 'pending');
-  assert.equal(v.host, null);
+  assert.equal(v.host, 'host-a');
   assert.equal(v.ssh_port, null);
   assert.deepEqual([v.vcpus, v.memory_mib, v.disk_gib, v.image, v.architecture], [1, 1024, 25, 'debian-12-amd64', 'x86_64']);
   assert.equal(v.ssh_keys[0].fingerprint, key.fingerprint);
@@ -33,7 +35,7 @@ test('creating a VM answers 202 with the VM, an operation and its Location', asy
   assert.equal(op.type, 'vm.create');
   assert.equal(op.status, 'pending');
   assert.deepEqual(op.target, { type: 'vm', id: v.id });
-  assert.match(op.message, /no agent is up/);
+  assert.match(op.message, /placed/);
   assert.equal(r.headers.get('location'), `/v1/operations/${op.id}`);
   const followed = await cp.get(r.headers.get('location'));
   assert.equal(followed.body.id, op.id);
@@ -75,11 +77,13 @@ test('wait long-polls: times out on a pending operation, wakes when it ends', as
   assert.equal(woke.body.status, 'failed');
   assert.equal(woke.body.error.code, 'cancelled');
 
-  const delOp = await cp.get(`/v1/operations/${del.body.operation.id}/wait?timeout=5`);
-  assert.equal(delOp.body.status, 'succeeded');
-  assert.equal(delOp.body.progress, 100);
-  assert.ok(delOp.body.finished_at);
-  assert.equal((await cp.get('/v1/vms/waiter')).status, 404);
+  // The delete waits for the host to destroy the VM (no agent answers here).
+  const delOp = (await cp.get(`/v1/operations/${del.body.operation.id}`)).body;
+  assert.equal(delOp.type, 'vm.delete');
+  assert.ok(['pending', 'running'].includes(delOp.status), delOp.status);
+  assert.match(delOp.message, /host/);
+  const deleting = (await cp.get('/v1/vms/waiter')).body;
+  assert.deepEqual([deleting.desired_state, deleting.state], ['deleted', 'deleting']);
   for (const q of ['timeout=-1', 'timeout=601', 'timeout=soon']) {
     assert.equal((await cp.get(`/v1/operations/${opId}/wait?${q}`)).status, 400, q);
   }
@@ -94,8 +98,11 @@ test('images and sizes in use cannot be deleted', async () => {
   assert.equal(s.body.error.code, 'in_use');
   const i = await cp.del('/v1/images/debian-12-amd64');
   assert.equal(i.status, 409);
-  await cp.del('/v1/vms/uses-size');
-  assert.equal((await cp.del('/v1/sizes/in-use')).status, 204);
+  // Still in use while its host has not destroyed the VM.
+  assert.equal((await cp.del('/v1/vms/uses-size')).status, 202);
+  assert.equal((await cp.del('/v1/sizes/in-use')).status, 409);
+  await cp.post('/v1/sizes', { name: 'unused', vcpus: 1, memory_mib: 256, disk_gib: 2 });
+  assert.equal((await cp.del('/v1/sizes/unused')).status, 204);
 });
 
 test('deleting an SSH key leaves the VMs that use it their copy', async () => {

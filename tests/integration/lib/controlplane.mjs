@@ -55,6 +55,23 @@ export class ControlPlane {
     return { status: res.status, headers: res.headers, body: parsed };
   }
 
+  // Registers a host through the join API as an agent would, without
+  // running one: VMs are placed on it and their orders wait (nothing
+  // answers at its api_url) and it never sends a heartbeat, so start the
+  // control plane with a long --host-timeout.  For tests of the API and
+  // of placement; the agent's own tests run a real agent.
+  async joinHost(fields = {}) {
+    const joinToken = readFileSync(join(this.dataDir, 'join-token'), 'utf8').trim();
+    const body = {
+      name: 'host-a', address: '127.0.0.1', api_url: 'http://127.0.0.1:9', architecture: 'x86_64',
+      accelerators: ['tcg'], vcpus: 64, memory_mib: 262144, disk_gib: 10000, qemu_version: '7.2.0',
+      order_token: 'cuord_no-agent-listens', ...fields,
+    };
+    const r = await this.post('/v1/hosts/join', body, { token: joinToken });
+    if (r.status !== 201 && r.status !== 200) throw new Error(`join ${body.name}: ${r.status} ${JSON.stringify(r.body)}`);
+    return r.body.host;
+  }
+
   get(path, opts) { return this.request('GET', path, undefined, opts); }
   post(path, body, opts) { return this.request('POST', path, body, opts); }
   del(path, opts) { return this.request('DELETE', path, undefined, opts); }
