@@ -71,7 +71,19 @@ wait_ready() {
   done
 }
 
+# The agent joins on its first heartbeat: wait for a host that is up.
+wait_host() {
+  local i
+  for i in $(seq 1 60); do
+    api GET /v1/hosts
+    [ "$(jq '[.hosts[] | select(.state == "up")] | length' <<<"$API_BODY")" -gt 0 ] && return
+    sleep 0.5
+  done
+  die "no host joined the control plane within 30 s; see $STATE/logs/agent.log"
+}
+
 demo_vm() {
+  wait_host
   demo_image
   demo_key
   api GET /v1/ssh-keys/cumulus-demo
