@@ -44,6 +44,8 @@ int vm_runtime_load(const agent *a, const char *id, vm_runtime *rt, cu_error **e
     rt->applied_generation = json_integer_value(json_object_get(j, "applied_generation"));
     rt->ever_started = json_is_true(json_object_get(j, "ever_started"));
     rt->boot_started = json_integer_value(json_object_get(j, "boot_started"));
+    const char *last = cu_json_str(j, "last_state");
+    snprintf(rt->last_state, sizeof(rt->last_state), "%s", last ? last : "");
     const char *rd = cu_json_str(j, "reboot_done");
     snprintf(rt->reboot_done, sizeof(rt->reboot_done), "%s", rd ? rd : "");
     json_decref(j);
@@ -54,11 +56,11 @@ int vm_runtime_save(const agent *a, const char *id, const vm_runtime *rt, cu_err
 {
     char path[PATH_MAX];
     vm_path(a, id, "state.json", path, sizeof(path));
-    json_t *j = json_pack("{s:i, s:I, s:i, s:I, s:s, s:b, s:I}", "pid", (int)rt->pid,
+    json_t *j = json_pack("{s:i, s:I, s:i, s:I, s:s, s:b, s:I, s:s}", "pid", (int)rt->pid,
                           "start_time", (json_int_t)rt->start_time, "ssh_port", rt->ssh_port,
                           "applied_generation", rt->applied_generation, "reboot_done",
                           rt->reboot_done, "ever_started", rt->ever_started, "boot_started",
-                          rt->boot_started);
+                          rt->boot_started, "last_state", rt->last_state);
     _cleanup_free_ char *text = json_dumps(j, JSON_INDENT(2));
     json_decref(j);
     return cu_write_file_atomic(path, text, strlen(text), 0600, err);

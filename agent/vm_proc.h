@@ -26,6 +26,7 @@ typedef struct vm_runtime {
     char reboot_done[64];          /* the last reboot_request carried out */
     bool ever_started;             /* a disk that has booted is never removed by a failure */
     long long boot_started;        /* wall clock (s) of the last start */
+    char last_state[16];           /* "running" | "stopped" | "": saved on every change */
 } vm_runtime;
 
 /* DATA/vms/<id>/<file> into buf. */

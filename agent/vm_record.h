@@ -30,6 +30,7 @@ typedef struct vm_record {
     long long boot_seconds; /* QEMU start or reset -> cloud-init finished; -1 until then */
     int boot_timed_out;     /* still booting after the agent's boot-timeout */
     int dirty, worker, destroyed;
+    int held; /* left stopped after a host restart (autostart); a newer order releases it */
 } vm_record;
 
 vm_record *vm_record_new(const char *id);

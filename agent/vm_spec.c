@@ -108,7 +108,7 @@ int vm_spec_from_json(const json_t *j, vm_spec *out, cu_error **err)
         {"memory_mib", CU_JSON_INTEGER, true}, {"disk_gib", CU_JSON_INTEGER, true},
         {"stop_mode", CU_JSON_STRING, false},  {"reboot_request", CU_JSON_STRING, false},
         {"image", CU_JSON_OBJECT, true},       {"cloud_init", CU_JSON_OBJECT, true},
-        {NULL}};
+        {"autostart", CU_JSON_STRING, false},  {NULL}};
     static const cu_json_field ci_fields[] = {{"meta_data", CU_JSON_STRING, true},
                                               {"user_data", CU_JSON_STRING, true},
                                               {"network_config", CU_JSON_STRING, false},
@@ -116,11 +116,14 @@ int vm_spec_from_json(const json_t *j, vm_spec *out, cu_error **err)
     memset(out, 0, sizeof(*out));
     const json_t *ci = json_object_get(j, "cloud_init");
     const char *stop = cu_json_str(j, "stop_mode");
+    const char *autostart = cu_json_str(j, "autostart");
     if (!json_is_object(j))
         return cu_error_set(err, 400, CU_E_INVALID_JSON, NULL, "the spec must be a JSON object");
     if (cu_json_check_fields(j, fields, err) < 0 || check_id("id", cu_json_str(j, "id"), err) < 0 ||
         one_of("desired_state", cu_json_str(j, "desired_state"), "running", "stopped", err) < 0 ||
         (stop && one_of("stop_mode", stop, "graceful", "hard", err) < 0) ||
+        (autostart && strcmp(autostart, "last") != 0 &&
+         one_of("autostart", autostart, "always", "never", err) < 0) ||
         parse_sizes(j, out, err) < 0 || cu_json_check_fields(ci, ci_fields, err) < 0 ||
         parse_image(json_object_get(j, "image"), &out->image, err) < 0) {
         vm_spec_clear(out);
@@ -132,6 +135,7 @@ int vm_spec_from_json(const json_t *j, vm_spec *out, cu_error **err)
     out->operation_id = dup_or_null(j, "operation_id");
     out->stop_mode = stop ? strdup(stop) : strdup("graceful");
     out->reboot_request = dup_or_null(j, "reboot_request");
+    out->autostart = strdup(autostart ? autostart : "last");
     out->generation = json_integer_value(json_object_get(j, "generation"));
     out->meta_data = dup_or_null(ci, "meta_data");
     out->user_data = dup_or_null(ci, "user_data");
@@ -150,17 +154,17 @@ json_t *vm_spec_to_json(const vm_spec *s)
         "initrd_checksum", i->initrd_checksum);
     json_t *ci = json_pack("{s:s, s:s, s:s?}", "meta_data", s->meta_data, "user_data",
                            s->user_data, "network_config", s->network_config);
-    return json_pack("{s:s, s:s, s:s, s:I, s:s?, s:i, s:I, s:I, s:s, s:s?, s:o, s:o}", "id", s->id,
-                     "name", s->name, "desired_state", s->desired_state, "generation",
+    return json_pack("{s:s, s:s, s:s, s:I, s:s?, s:i, s:I, s:I, s:s, s:s?, s:s, s:o, s:o}", "id",
+                     s->id, "name", s->name, "desired_state", s->desired_state, "generation",
                      s->generation, "operation_id", s->operation_id, "vcpus", s->vcpus,
                      "memory_mib", s->memory_mib, "disk_gib", s->disk_gib, "stop_mode",
-                     s->stop_mode, "reboot_request", s->reboot_request, "image", img,
-                     "cloud_init", ci);
+                     s->stop_mode, "reboot_request", s->reboot_request, "autostart",
+                     s->autostart, "image", img, "cloud_init", ci);
 }
 
 void vm_spec_clear(vm_spec *s)
 {
-    char **fields[] = {&s->id,          &s->name,           &s->desired_state,
+    char **fields[] = {&s->id,          &s->name,           &s->desired_state,  &s->autostart,
                        &s->operation_id, &s->stop_mode,     &s->reboot_request,
                        &s->meta_data,   &s->user_data,      &s->network_config,
                        &s->image.id,    &s->image.name,     &s->image.url,

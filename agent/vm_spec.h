@@ -6,6 +6,7 @@
  *   {"id": "vm-…", "name": "web-1", "desired_state": "running"|"stopped",
  *    "generation": 3, "operation_id": "op-…"|null,
  *    "stop_mode": "graceful"|"hard", "reboot_request": "…"|null,
+ *    "autostart": "always"|"never"|"last" (default "last"),
  *    "vcpus": 1, "memory_mib": 1024, "disk_gib": 25,
  *    "image": {"id", "name", "url", "checksum": "sha256:…"|"sha512:…",
  *              "format": "qcow2"|"raw", "architecture": "x86_64"|"aarch64",
@@ -32,6 +33,7 @@ typedef struct vm_spec {
     char *id, *name, *desired_state, *operation_id;
     char *stop_mode;      /* "graceful" (ACPI power button) | "hard" (pull the plug) */
     char *reboot_request; /* a new value asks for one reboot; NULL = none */
+    char *autostart;      /* after a host restart: "always" | "never" | "last" (default) */
     long long generation;
     int vcpus;
     long long memory_mib, disk_gib;

@@ -134,6 +134,16 @@ static void set_applied(vm_record *r, long long gen)
     pthread_mutex_unlock(&r->lock);
 }
 
+/* Saved with the runtime on every change, not at shutdown only: after a
+ * crash of the host, "last" restarts what was running (canonical/lxd#2469)
+ * and leaves stopped what a user or the guest stopped (lxc/incus#3261). */
+static void set_last_state(vm_record *r, const char *state)
+{
+    pthread_mutex_lock(&r->lock);
+    snprintf(r->rt.last_state, sizeof(r->rt.last_state), "%s", state);
+    pthread_mutex_unlock(&r->lock);
+}
+
 static int start_vm(agent *a, vm_record *r, const vm_spec *s, cu_error **err)
 {
     if (provision(a, r, s, err) < 0)
@@ -168,6 +178,14 @@ static const char *failure_code(const cu_error *err, const char *fallback)
 static void ensure_running(agent *a, vm_record *r, const vm_spec *s)
 {
     _cleanup_error_ cu_error *err = NULL;
+    pthread_mutex_lock(&r->lock);
+    int held = r->held && s->generation <= r->rt.applied_generation;
+    r->held = held;
+    pthread_mutex_unlock(&r->lock);
+    if (held && !vm_proc_alive(&r->rt)) {
+        vm_record_set(r, "stopped", 100, "stopped since the host restarted (autostart)");
+        return;
+    }
     if (!vm_proc_alive(&r->rt)) {
         if (start_vm(a, r, s, &err) < 0) {
             if (!r->rt.ever_started)
@@ -203,6 +221,7 @@ static void ensure_running(agent *a, vm_record *r, const vm_spec *s)
         snprintf(r->rt.reboot_done, sizeof(r->rt.reboot_done), "%s", s->reboot_request);
     pthread_mutex_unlock(&r->lock);
     set_applied(r, s->generation);
+    set_last_state(r, "running");
     save_runtime(a, r);
     vm_record_set(r, "running", 100, "QEMU is running");
 }
@@ -223,6 +242,7 @@ static void ensure_stopped(agent *a, vm_record *r, const vm_spec *s)
         pthread_mutex_unlock(&r->lock);
     }
     set_applied(r, s->generation);
+    set_last_state(r, "stopped");
     save_runtime(a, r);
     vm_record_set(r, "stopped", 100, "stopped");
 }
@@ -274,11 +294,31 @@ void vm_steps_converge(agent *a, vm_record *r)
         vm_spec_clear(&s);
 }
 
+/* QEMU is gone at agent start (the host restarted, or QEMU died while the
+ * agent was away): start it again?  An order newer than the applied one
+ * always wins; this decides only for the order already carried out. */
+static int autostarts(const vm_record *r)
+{
+    const char *policy = r->spec.autostart ? r->spec.autostart : "last";
+    if (strcmp(policy, "always") == 0)
+        return 1;
+    if (strcmp(policy, "never") == 0)
+        return 0;
+    /* "last"; a state.json from before last_state was kept says nothing:
+     * do what the order says. */
+    return strcmp(r->rt.last_state, "stopped") != 0;
+}
+
 void vm_steps_adopt(agent *a, vm_record *r)
 {
     _cleanup_error_ cu_error *err = NULL;
     if (!vm_proc_alive(&r->rt)) {
         r->rt.pid = 0;
+        r->held = !autostarts(r);
+        if (r->held && strcmp(r->spec.desired_state, "running") == 0)
+            log_info("VM %s: not started again after the host restart (autostart %s, last state "
+                     "'%s')",
+                     r->id, r->spec.autostart, r->rt.last_state);
         vm_record_set(r, "stopped", 0, "not running");
         return;
     }
@@ -351,6 +391,7 @@ int vm_steps_check_alive(agent *a, vm_record *r)
     if (!dead)
         return changed;
     vm_record_set(r, "stopped", 100, "QEMU exited: the guest powered off or crashed (see serial.log)");
+    set_last_state(r, "stopped");
     save_runtime(a, r);
     return 1;
 }

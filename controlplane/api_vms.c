@@ -107,7 +107,7 @@ static json_t *resolve_keys(cp_app *app, const json_t *refs, cu_error **err)
 }
 
 typedef struct vm_request {
-    const char *name, *user_data, *boot, *host;
+    const char *name, *user_data, *boot, *host, *autostart;
     json_t *size, *image, *keys;
 } vm_request;
 
@@ -124,7 +124,8 @@ static int check_create(cp_app *app, const json_t *b, vm_request *v, cu_error **
         {"name", CU_JSON_STRING, true},  {"size", CU_JSON_STRING, true},
         {"image", CU_JSON_STRING, true}, {"ssh_keys", CU_JSON_STRING_ARRAY, false},
         {"user_data", CU_JSON_STRING, false}, {"boot", CU_JSON_STRING, false},
-        {"host", CU_JSON_STRING, false}, {NULL}};
+        {"host", CU_JSON_STRING, false}, {"autostart", CU_JSON_STRING, false}, {NULL}};
+    static const char *const autostarts[] = {"always", "never", "last", NULL};
     static const char *const boots[] = {"uefi", "kernel", NULL};
     if (b == NULL)
         return cu_error_set(err, 400, CU_E_INVALID_JSON, NULL,
@@ -135,6 +136,7 @@ static int check_create(cp_app *app, const json_t *b, vm_request *v, cu_error **
     v->user_data = cu_json_str(b, "user_data");
     v->boot = cu_json_str(b, "boot");
     v->host = cu_json_str(b, "host");
+    v->autostart = cu_json_str(b, "autostart");
     json_t *refs = json_object_get(b, "ssh_keys");
     if (validate_dns_label("name", v->name, err) < 0 ||
         !(v->size = lookup_ref(app, "SELECT * FROM sizes WHERE id = ?1 OR name = ?1", "size",
@@ -149,7 +151,8 @@ static int check_create(cp_app *app, const json_t *b, vm_request *v, cu_error **
                             "access): without one nobody can log in to the VM");
     if (v->user_data && cloudinit_check_user_data(v->user_data, strlen(v->user_data), err) < 0)
         return -1;
-    if (v->boot && validate_enum("boot", v->boot, boots, err) < 0)
+    if ((v->boot && validate_enum("boot", v->boot, boots, err) < 0) ||
+        (v->autostart && validate_enum("autostart", v->autostart, autostarts, err) < 0))
         return -1;
     if (v->boot && strcmp(v->boot, "kernel") == 0 && !cu_json_str(v->image, "kernel_url"))
         return cu_error_set(err, 400, CU_E_INVALID_FIELD, "boot",
@@ -175,10 +178,11 @@ static json_t *insert_vm(cp_app *app, const char *id, const vm_request *v, cu_er
     _cleanup_free_ char *keys = json_dumps(v->keys, JSON_COMPACT);
     if (store_exec(app->store, err,
                    "INSERT INTO vms (id, name, size, vcpus, memory_mib, disk_gib, image_id,"
-                   " ssh_keys, user_data, boot, desired_state, state, host_id)"
-                   " VALUES (?,?,?,?,?,?,?,?,?,?,'running','pending',?)",
-                   "sssiiisssss", id, v->name, sr.size_name, sr.vcpus, sr.memory_mib, sr.disk_gib,
-                   cu_json_str(v->image, "id"), keys, v->user_data, v->boot, host) < 0) {
+                   " ssh_keys, user_data, boot, autostart, desired_state, state, host_id)"
+                   " VALUES (?,?,?,?,?,?,?,?,?,?,?,'running','pending',?)",
+                   "sssiiissssss", id, v->name, sr.size_name, sr.vcpus, sr.memory_mib, sr.disk_gib,
+                   cu_json_str(v->image, "id"), keys, v->user_data, v->boot,
+                   v->autostart ? v->autostart : "last", host) < 0) {
         api_exists_error(err, "name", "VM", v->name);
         return NULL;
     }

@@ -155,8 +155,12 @@ static const char migration_6[] =
     "CREATE TRIGGER vms_use_update AFTER UPDATE OF host_id, desired_state, vcpus, memory_mib,"
     " disk_gib ON vms BEGIN " VM_USE("-", "OLD") " " VM_USE("+", "NEW") " END;";
 
-static const char *const migrations[] = {migration_1, migration_2, migration_3,
-                                         migration_4, migration_5, migration_6};
+/* What a VM does when its host comes back from a restart (agent/vm_steps.c). */
+static const char migration_7[] =
+    "ALTER TABLE vms ADD COLUMN autostart TEXT NOT NULL DEFAULT 'last';";
+
+static const char *const migrations[] = {migration_1, migration_2, migration_3, migration_4,
+                                         migration_5, migration_6, migration_7};
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 int schema_latest_version(void)

@@ -79,7 +79,7 @@ int vm_render_cloud_init(cp_app *app, const char *ref, char **meta_data, char **
 
 #define SPEC_SELECT                                                                                \
     "SELECT v.id, v.name, v.desired_state, v.generation, v.vcpus, v.memory_mib, v.disk_gib,"       \
-    " v.stop_mode, v.reboot_request, i.id AS image_id, i.name AS image_name, i.url, i.checksum,"   \
+    " v.stop_mode, v.reboot_request, v.autostart, i.id AS image_id, i.name AS image_name, i.url, i.checksum,"   \
     " i.format, i.architecture, COALESCE(v.boot, i.boot) AS boot, i.kernel_url, i.initrd_url,"     \
     " i.cmdline, i.kernel_checksum, i.initrd_checksum,"                                            \
     " (SELECT o.id FROM operations o WHERE o.target_id = v.id AND o.status IN"                     \
