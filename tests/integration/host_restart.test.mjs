@@ -26,15 +26,11 @@ after(async () => {
   await cp?.cleanup();
 });
 
-// Long-polls in steps under fetch's 300 s header timeout.
+// The operation, which must have succeeded (else the agent's log says why).
 async function waitOp(op, timeout = 900) {
-  const deadline = Date.now() + timeout * 1000;
-  let r;
-  do {
-    r = await cp.get(`/v1/operations/${op.id}/wait?timeout=60`);
-  } while (!['succeeded', 'failed'].includes(r.body.status) && Date.now() < deadline);
-  assert.equal(r.body.status, 'succeeded', JSON.stringify(r.body) + '\n' + agent.log.slice(-3000));
-  return r.body;
+  const done = await cp.finished(op, timeout);
+  assert.equal(done.status, 'succeeded', JSON.stringify(done) + '\n' + agent.log.slice(-3000));
+  return done;
 }
 
 test('after a host restart, autostart decides which VMs run again, from their own disks', async () => {

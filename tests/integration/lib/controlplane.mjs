@@ -72,6 +72,17 @@ export class ControlPlane {
     return r.body.host;
   }
 
+  // The operation once it has ended (or as last seen after `timeout`
+  // seconds): long-polls in steps under fetch's 300 s header timeout.
+  async finished(op, timeout = 600) {
+    const deadline = Date.now() + timeout * 1000;
+    let r;
+    do {
+      r = await this.get(`/v1/operations/${op.id}/wait?timeout=60`);
+    } while (!['succeeded', 'failed'].includes(r.body.status) && Date.now() < deadline);
+    return r.body;
+  }
+
   get(path, opts) { return this.request('GET', path, undefined, opts); }
   post(path, body, opts) { return this.request('POST', path, body, opts); }
   del(path, opts) { return this.request('DELETE', path, undefined, opts); }
