@@ -26,7 +26,7 @@ static long long free_disk_gib(const char *dir)
 static json_t *heartbeat_body(agent *a)
 {
     long long vcpus, mem;
-    vm_table_monitor(a);
+    /* VM states are fresh: the watcher (vm_table_watch_start) checks every second. */
     vm_usage(a, &vcpus, &mem);
     long long fv = a->facts.vcpus - vcpus, fm = a->facts.memory_mib - mem;
     return json_pack("{s:I, s:I, s:I, s:s, s:o}", "free_vcpus", fv > 0 ? fv : 0,

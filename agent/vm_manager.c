@@ -262,7 +262,8 @@ void vm_usage(agent *a, long long *vcpus, long long *memory_mib)
     pthread_mutex_unlock(&a->vms->lock);
 }
 
-int vm_table_monitor(agent *a)
+/* The number of VMs whose reported status changed. */
+static int vm_table_monitor(agent *a)
 {
     int changed = 0;
     pthread_mutex_lock(&a->vms->lock);

@@ -29,12 +29,10 @@ json_t *vm_status_one(agent *a, const char *id);
 /* Resources the VMs placed here use (for the heartbeat's free capacity). */
 void vm_usage(agent *a, long long *vcpus, long long *memory_mib);
 
-/* Notices QEMU processes that went away (guest powered off, crash) and
- * what guests reported on their channel; the number of VMs that changed. */
-int vm_table_monitor(agent *a);
-/* Runs vm_table_monitor every second in a thread of its own, sending a
- * heartbeat at once when something changed (a guest ready is news the
- * user waits for). */
+/* Every second, in a thread of its own, notices QEMU processes that went
+ * away (guest powered off, crash) and what guests reported on their
+ * channel, and sends a heartbeat at once when something changed (a guest
+ * ready is news the user waits for). */
 int vm_table_watch_start(agent *a, cu_error **err);
 void vm_table_watch_stop(agent *a);
 

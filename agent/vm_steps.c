@@ -127,21 +127,32 @@ static void save_runtime(agent *a, vm_record *r)
         log_error("VM %s: %s", r->id, err->message);
 }
 
-static void set_applied(vm_record *r, long long gen)
+/* Records the VM's new state ("running" | "stopped") with the runtime,
+ * and with an order's generation once it is carried out (gen 0: none).
+ * Saved on every change, not at shutdown only: after a crash of the host,
+ * autostart "last" restarts what was running (canonical/lxd#2469) and
+ * leaves stopped what a user or the guest stopped (lxc/incus#3261). */
+static void record_state(agent *a, vm_record *r, long long gen, const char *state)
 {
     pthread_mutex_lock(&r->lock);
-    r->rt.applied_generation = gen;
-    pthread_mutex_unlock(&r->lock);
-}
-
-/* Saved with the runtime on every change, not at shutdown only: after a
- * crash of the host, "last" restarts what was running (canonical/lxd#2469)
- * and leaves stopped what a user or the guest stopped (lxc/incus#3261). */
-static void set_last_state(vm_record *r, const char *state)
-{
-    pthread_mutex_lock(&r->lock);
+    if (gen > 0)
+        r->rt.applied_generation = gen;
     snprintf(r->rt.last_state, sizeof(r->rt.last_state), "%s", state);
     pthread_mutex_unlock(&r->lock);
+    save_runtime(a, r);
+}
+
+/* Stops QEMU the way the order says (graceful: the ACPI power button,
+ * then the plug after stop-timeout; hard: the plug). */
+static int stop_qemu(agent *a, vm_record *r, const vm_spec *s, cu_error **err)
+{
+    vm_runtime rt = r->rt;
+    if (vm_proc_stop(a, r->id, &rt, strcmp(s->stop_mode, "hard") != 0, a->stop_timeout_s, err) < 0)
+        return -1;
+    pthread_mutex_lock(&r->lock);
+    r->rt = rt;
+    pthread_mutex_unlock(&r->lock);
+    return 0;
 }
 
 static int start_vm(agent *a, vm_record *r, const vm_spec *s, cu_error **err)
@@ -202,14 +213,10 @@ static void ensure_running(agent *a, vm_record *r, const vm_spec *s)
          * changed spec (size, seed) and truncates guest.log. */
         int graceful = strcmp(s->stop_mode, "hard") != 0;
         vm_record_set(r, "running", 85, graceful ? "rebooting: powering off" : "rebooting");
-        vm_runtime rt = r->rt;
-        if (vm_proc_stop(a, r->id, &rt, graceful, a->stop_timeout_s, &err) < 0) {
+        if (stop_qemu(a, r, s, &err) < 0) {
             vm_record_fail(r, s->generation, "reboot_failed", err->message);
             return;
         }
-        pthread_mutex_lock(&r->lock);
-        r->rt = rt;
-        pthread_mutex_unlock(&r->lock);
         if (start_vm(a, r, s, &err) < 0) {
             vm_record_fail(r, s->generation, failure_code(err, "reboot_failed"), err->message);
             return;
@@ -220,30 +227,22 @@ static void ensure_running(agent *a, vm_record *r, const vm_spec *s)
     if (s->reboot_request)
         snprintf(r->rt.reboot_done, sizeof(r->rt.reboot_done), "%s", s->reboot_request);
     pthread_mutex_unlock(&r->lock);
-    set_applied(r, s->generation);
-    set_last_state(r, "running");
-    save_runtime(a, r);
+    record_state(a, r, s->generation, "running");
     vm_record_set(r, "running", 100, "QEMU is running");
 }
 
 static void ensure_stopped(agent *a, vm_record *r, const vm_spec *s)
 {
     _cleanup_error_ cu_error *err = NULL;
-    int graceful = strcmp(s->stop_mode, "hard") != 0;
     if (vm_proc_alive(&r->rt)) {
+        int graceful = strcmp(s->stop_mode, "hard") != 0;
         vm_record_set(r, "stopping", 50, graceful ? "powering off" : "pulling the plug");
-        vm_runtime rt = r->rt;
-        if (vm_proc_stop(a, r->id, &rt, graceful, a->stop_timeout_s, &err) < 0) {
+        if (stop_qemu(a, r, s, &err) < 0) {
             vm_record_fail(r, s->generation, "stop_failed", err->message);
             return;
         }
-        pthread_mutex_lock(&r->lock);
-        r->rt = rt;
-        pthread_mutex_unlock(&r->lock);
     }
-    set_applied(r, s->generation);
-    set_last_state(r, "stopped");
-    save_runtime(a, r);
+    record_state(a, r, s->generation, "stopped");
     vm_record_set(r, "stopped", 100, "stopped");
 }
 
@@ -391,7 +390,6 @@ int vm_steps_check_alive(agent *a, vm_record *r)
     if (!dead)
         return changed;
     vm_record_set(r, "stopped", 100, "QEMU exited: the guest powered off or crashed (see serial.log)");
-    set_last_state(r, "stopped");
-    save_runtime(a, r);
+    record_state(a, r, 0, "stopped");
     return 1;
 }

@@ -118,8 +118,9 @@ static void apply_vm(cp_app *app, const char *host_id, const json_t *rep, cu_err
         const json_t *guest = json_object_get(rep, "guest");
         json_t *secs = json_object_get(guest, "boot_seconds");
         store_exec(app->store, err,
-                   "UPDATE vms SET state = ?, ssh_port = ?, reported_generation = ?,"
-                   " state_message = ?, guest_state = ?, guest_message = ?, boot_seconds = ?,"
+                   "UPDATE vms SET state = ?, ssh_port = NULLIF(?, -1), reported_generation = ?,"
+                   " state_message = ?, guest_state = ?, guest_message = ?,"
+                   " boot_seconds = NULLIF(?, -1),"
                    " updated_at = CASE WHEN state != ?1 OR guest_state IS NOT ?5 THEN " SQL_NOW
                    " ELSE updated_at END WHERE id = ?",
                    "siisssis", cu_json_str(rep, "state"),
@@ -128,11 +129,6 @@ static void apply_vm(cp_app *app, const char *host_id, const json_t *rep, cu_err
                    json_is_object(error) ? cu_json_str(error, "message") : cu_json_str(rep, "message"),
                    cu_json_str(guest, "state"), cu_json_str(guest, "message"),
                    json_is_integer(secs) ? json_integer_value(secs) : -1LL, id);
-        store_exec(app->store, err,
-                   "UPDATE vms SET ssh_port = CASE WHEN ssh_port < 0 THEN NULL ELSE ssh_port END,"
-                   " boot_seconds = CASE WHEN boot_seconds < 0 THEN NULL ELSE boot_seconds END"
-                   " WHERE id = ?",
-                   "s", id);
         advance_operation(app, vm, rep, err);
     }
     json_decref(vm);

@@ -144,6 +144,21 @@ export class Cloud {
     return r.stdout;
   }
 
+  // What every VM must be once ready, seen over SSH with our key: the
+  // image's user, the VM's name as hostname, cloud-init done without
+  // errors, passwordless sudo, and the VM's id as cloud-init's instance-id.
+  async assertConfigured(vm) {
+    assert.equal((await this.sshOk(vm, 'whoami')).trim(), 'debian');
+    assert.equal((await this.sshOk(vm, 'hostname')).trim(), vm.name);
+    const status = await this.ssh(vm, 'cloud-init status --wait', { timeoutMs: 120000 });
+    assert.equal(status.code, 0, JSON.stringify(status));
+    assert.match(status.stdout, /status: done/);
+    const result = JSON.parse(await this.sshOk(vm, 'cat /run/cloud-init/result.json'));
+    assert.deepEqual(result.v1.errors, [], 'cloud-init reports no errors');
+    await this.sshOk(vm, 'sudo -n true');
+    assert.equal((await this.sshOk(vm, 'cat /var/lib/cloud/data/instance-id')).trim(), vm.id);
+  }
+
   // User-mode networking accepts the TCP connection before the guest's sshd
   // answers, so the first attempts may time out or be reset: retry.
   async waitSsh(vm, timeoutMs = 180000) {
