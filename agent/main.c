@@ -46,6 +46,13 @@ static const cu_config_key keys[] = {
     {"boot-timeout", "CUMULUS_AGENT_BOOT_TIMEOUT", "900",
      "seconds a guest may take to finish cloud-init before its start is reported as timed out "
      "(it keeps booting)"},
+    {"vcpus", "CUMULUS_AGENT_VCPUS", NULL,
+     "vCPUs this host offers to VMs (default: every CPU; less keeps some for the host)"},
+    {"memory", "CUMULUS_AGENT_MEMORY_MIB", NULL,
+     "MiB of memory this host offers to VMs (default: all of it)"},
+    {"emulation", "CUMULUS_AGENT_EMULATION", "auto",
+     "run guests of another architecture under TCG when QEMU and firmware for it are found "
+     "(auto) or never (off)"},
     {"log-level", "CUMULUS_AGENT_LOG_LEVEL", "info", "debug, info, warn or error"},
     {NULL, NULL, NULL, NULL}};
 
@@ -124,6 +131,41 @@ static int settings(agent *a, const cu_config *cfg, cu_error **err)
     return 0;
 }
 
+/* What this host offers: the probed facts, less what the operator keeps
+ * back.  A cap above what the host has is refused: it would overbook. */
+static int offer_cap(const cu_config *cfg, const char *name, long long min, long long *value,
+                     cu_error **err)
+{
+    const char *v = cu_config_get(cfg, name);
+    char *end = NULL;
+    long long n = v ? strtoll(v, &end, 10) : 0;
+    if (v == NULL)
+        return 0;
+    if (*v == '\0' || *end != '\0' || n < min || n > *value)
+        return cu_error_set(err, 400, CU_E_CONFIG, NULL,
+                            "setting '%s' must be a whole number from %lld to what the host has "
+                            "(%lld), got '%s'",
+                            name, min, *value, v);
+    *value = n;
+    return 0;
+}
+
+static int apply_offer(agent *a, const cu_config *cfg, cu_error **err)
+{
+    long long vcpus = a->facts.vcpus;
+    if (offer_cap(cfg, "vcpus", 1, &vcpus, err) < 0 ||
+        offer_cap(cfg, "memory", 64, &a->facts.memory_mib, err) < 0)
+        return -1;
+    a->facts.vcpus = (int)vcpus;
+    const char *emu = cu_config_get(cfg, "emulation");
+    if (strcmp(emu, "off") == 0)
+        a->facts.nemulated = 0;
+    else if (strcmp(emu, "auto") != 0)
+        return cu_error_set(err, 400, CU_E_CONFIG, NULL,
+                            "setting 'emulation' must be 'auto' or 'off', got '%s'", emu);
+    return 0;
+}
+
 /* QEMU gets absolute paths: the agent may be started from anywhere. */
 static int absolute_data_dir(agent *a, cu_error **err)
 {
@@ -138,7 +180,7 @@ static int absolute_data_dir(agent *a, cu_error **err)
 static int run(agent *a, const cu_config *cfg, cu_error **err)
 {
     if (settings(a, cfg, err) < 0 || cu_mkdir_p(a->data_dir, 0700, err) < 0 ||
-        absolute_data_dir(a, err) < 0 || host_facts_probe(a->data_dir, &a->facts, err) < 0 ||
+        absolute_data_dir(a, err) < 0 || host_facts_probe(a->data_dir, &a->facts, err) < 0 || apply_offer(a, cfg, err) < 0 ||
         (a->images = image_cache_open(a->data_dir, err)) == NULL ||
         credentials_load(a, err) < 0 || vm_table_open(a, err) < 0)
         return -1;

@@ -161,6 +161,33 @@ void vm_table_close(agent *a)
     a->vms = NULL;
 }
 
+/* Tombstones: DATA/deleted/<id>, written when a DELETE order arrives.  A
+ * PUT for a VM deleted here is refused, so an order delayed in transit
+ * (or a control plane restored from an old backup) never brings a
+ * destroyed VM back.  VM ids are random, so they are never reused. */
+static int tombstone_path(agent *a, const char *id, char *buf, size_t size, cu_error **err)
+{
+    if (vm_id_check("id", id, err) < 0)
+        return -1;
+    snprintf(buf, size, "%s/deleted/%s", a->data_dir, id);
+    return 0;
+}
+
+static int tombstoned(agent *a, const char *id)
+{
+    char path[PATH_MAX];
+    return tombstone_path(a, id, path, sizeof(path), NULL) == 0 && access(path, F_OK) == 0;
+}
+
+static int tombstone_write(agent *a, const char *id, cu_error **err)
+{
+    char dir[PATH_MAX], path[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s/deleted", a->data_dir);
+    if (tombstone_path(a, id, path, sizeof(path), err) < 0 || cu_mkdir_p(dir, 0700, err) < 0)
+        return -1;
+    return cu_write_file_atomic(path, "", 0, 0600, err);
+}
+
 static int save_spec(agent *a, const vm_spec *s, cu_error **err)
 {
     char dir[PATH_MAX], path[PATH_MAX];
@@ -176,6 +203,13 @@ static int save_spec(agent *a, const vm_spec *s, cu_error **err)
 
 int vm_accept(agent *a, vm_spec *spec, cu_error **err)
 {
+    if (tombstoned(a, spec->id)) {
+        cu_error_set(err, 410, "vm_deleted", NULL,
+                     "VM %s was deleted on this host; its orders are not carried out again",
+                     spec->id);
+        vm_spec_clear(spec);
+        return -1;
+    }
     pthread_mutex_lock(&a->vms->lock);
     vm_record *r = find(a->vms, spec->id);
     if (r && r->destroyed) {
@@ -213,6 +247,8 @@ int vm_accept(agent *a, vm_spec *spec, cu_error **err)
 
 int vm_destroy(agent *a, const char *id, int *found, cu_error **err)
 {
+    if (tombstone_write(a, id, err) < 0)
+        return -1;
     pthread_mutex_lock(&a->vms->lock);
     vm_record *r = find(a->vms, id);
     *found = r != NULL;

@@ -20,7 +20,7 @@ static char *dup_or_null(const json_t *o, const char *key)
 }
 
 /* An id the agent uses as a directory name: "vm-" + hex, nothing else. */
-static int check_id(const char *field, const char *id, cu_error **err)
+int vm_id_check(const char *field, const char *id, cu_error **err)
 {
     size_t n = id ? strlen(id) : 0;
     int ok = n >= 4 && n <= 40 && strncmp(id, "vm-", 3) == 0;
@@ -119,7 +119,7 @@ int vm_spec_from_json(const json_t *j, vm_spec *out, cu_error **err)
     const char *autostart = cu_json_str(j, "autostart");
     if (!json_is_object(j))
         return cu_error_set(err, 400, CU_E_INVALID_JSON, NULL, "the spec must be a JSON object");
-    if (cu_json_check_fields(j, fields, err) < 0 || check_id("id", cu_json_str(j, "id"), err) < 0 ||
+    if (cu_json_check_fields(j, fields, err) < 0 || vm_id_check("id", cu_json_str(j, "id"), err) < 0 ||
         one_of("desired_state", cu_json_str(j, "desired_state"), "running", "stopped", err) < 0 ||
         (stop && one_of("stop_mode", stop, "graceful", "hard", err) < 0) ||
         (autostart && strcmp(autostart, "last") != 0 &&

@@ -45,4 +45,7 @@ int vm_spec_from_json(const json_t *j, vm_spec *out, cu_error **err);
 json_t *vm_spec_to_json(const vm_spec *s);
 void vm_spec_clear(vm_spec *s);
 
+/* An id the agent uses as a directory name: "vm-" + hex, nothing else. */
+int vm_id_check(const char *field, const char *id, cu_error **err);
+
 #endif

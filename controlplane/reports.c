@@ -155,11 +155,59 @@ static void finish_deletions(cp_app *app, const char *host_id, const json_t *rep
     json_decref(deleting);
 }
 
+/* VMs ordered to this host that it does not report: the host lost them
+ * (its data directory was wiped or restored from an old backup) or it
+ * reported before taking the order.  Either way the order is sent again;
+ * the agent treats a repeat as a no-op, and only that explicit order makes
+ * a new disk, never this report. */
+static void reorder_missing(cp_app *app, const char *host_id, const json_t *reported,
+                            cu_error **err)
+{
+    json_t *ordered = store_list(app->store, err,
+                                 "SELECT id, name FROM vms WHERE host_id = ? AND"
+                                 " desired_state != 'deleted' AND reported_generation > 0",
+                                 "s", host_id);
+    size_t i, j;
+    json_t *o, *r;
+    json_array_foreach(ordered, i, o)
+    {
+        int present = 0;
+        json_array_foreach(reported, j, r) present |=
+            strcmp(cu_json_str(r, "id") ? cu_json_str(r, "id") : "", cu_json_str(o, "id")) == 0;
+        if (present)
+            continue;
+        log_warn("host %s no longer reports VM '%s'; sending its order again", host_id,
+                 cu_json_str(o, "name"));
+        store_exec(app->store, err,
+                   "UPDATE vms SET reported_generation = 0, pushed_generation = 0,"
+                   " next_push_at = 0, state = 'unknown', updated_at = " SQL_NOW " WHERE id = ?",
+                   "s", cu_json_str(o, "id"));
+    }
+    json_decref(ordered);
+}
+
+/* A host that was down reports again: what runs there is re-adopted from
+ * its report, and orders that waited for it go out now, not after their
+ * backoff. */
+static void host_back(cp_app *app, const char *host_id, cu_error **err)
+{
+    json_t *h = NULL;
+    if (store_get(app->store, &h, err, "SELECT name FROM hosts WHERE id = ? AND state = 'down'",
+                  "s", host_id) != 1)
+        return;
+    log_info("host '%s' reports again after being down", cu_json_str(h, "name"));
+    store_exec(app->store, err,
+               "UPDATE vms SET next_push_at = 0, push_attempts = 0 WHERE host_id = ?", "s",
+               host_id);
+    json_decref(h);
+}
+
 int reports_apply(cp_app *app, const char *host_id, const json_t *body, cu_error **err)
 {
     const json_t *vms = json_object_get(body, "vms");
     if (store_tx_begin(app->store, err) < 0)
         return -1;
+    host_back(app, host_id, err);
     store_exec(app->store, err,
                "UPDATE hosts SET state = CASE WHEN state = 'down' THEN 'up' ELSE state END,"
                " last_heartbeat = " SQL_NOW ", free_vcpus = ?, free_memory_mib = ?,"
@@ -177,6 +225,7 @@ int reports_apply(cp_app *app, const char *host_id, const json_t *body, cu_error
     json_t *rep;
     json_array_foreach(vms, i, rep) apply_vm(app, host_id, rep, err);
     finish_deletions(app, host_id, vms, err);
+    reorder_missing(app, host_id, vms, err);
     if (*err) {
         store_tx_rollback(app->store);
         return -1;
