@@ -3,6 +3,7 @@
 #include "vm_proc.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -125,6 +126,51 @@ static int read_pidfile(const char *path, pid_t *pid, cu_error **err)
     }
     return cu_error_set(err, 500, CU_E_INTERNAL, NULL, "QEMU started but wrote no pid to '%s'",
                         path);
+}
+
+/* The forwarded port in QEMU's argv: "hostfwd":[{"str":"tcp:ADDR:PORT-:22"}]. */
+static int hostfwd_port(const char *arg)
+{
+    const char *p = strstr(arg, "\"hostfwd\"");
+    const char *end = p ? strstr(p, "-:22") : NULL;
+    while (end && end > p && end[-1] >= '0' && end[-1] <= '9')
+        end--;
+    return end && end > p && end[-1] == ':' ? atoi(end) : 0;
+}
+
+bool vm_proc_recover(const agent *a, const char *id, vm_runtime *rt)
+{
+    char pidfile[PATH_MAX], disk[PATH_MAX], path[64];
+    vm_path(a, id, "qemu.pid", pidfile, sizeof(pidfile));
+    vm_path(a, id, "disk.qcow2", disk, sizeof(disk));
+    _cleanup_fclose_ FILE *f = fopen(pidfile, "re");
+    long pid = 0;
+    if (f == NULL || fscanf(f, "%ld", &pid) != 1 || pid <= 0)
+        return false;
+    /* The pid may have been reused since: it must be a QEMU of this disk. */
+    snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+    enum { ARGV_MAX = 65536 };
+    _cleanup_free_ char *argv = malloc(ARGV_MAX);
+    ssize_t len = fd < 0 || argv == NULL ? -1 : read(fd, argv, ARGV_MAX - 1);
+    if (len <= 0)
+        return false;
+    argv[len] = '\0';
+    bool ours = false;
+    int port = 0;
+    for (const char *arg = argv; arg < argv + len; arg += strlen(arg) + 1) {
+        ours |= strstr(arg, disk) != NULL;
+        port = port ? port : hostfwd_port(arg);
+    }
+    vm_runtime found = {.pid = (pid_t)pid, .start_time = vm_proc_start_time((pid_t)pid)};
+    if (!ours || !vm_proc_alive(&found))
+        return false;
+    rt->pid = found.pid;
+    rt->start_time = found.start_time;
+    rt->ever_started = true;
+    if (port)
+        rt->ssh_port = port;
+    return true;
 }
 
 /* UEFI vars and firmware, or the kernel and initrd paths for direct boot. */

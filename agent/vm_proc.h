@@ -37,6 +37,10 @@ int vm_runtime_save(const agent *a, const char *id, const vm_runtime *rt, cu_err
 
 /* Is the recorded process alive and still QEMU we started? */
 bool vm_proc_alive(const vm_runtime *rt);
+/* A QEMU of this VM that state.json does not name (the agent died between
+ * starting it and saving its pid): found through QEMU's own pidfile and
+ * checked against its command line.  Fills pid, start time and port. */
+bool vm_proc_recover(const agent *a, const char *id, vm_runtime *rt);
 /* Start time of a pid (0 if unknown or gone). */
 unsigned long long vm_proc_start_time(pid_t pid);
 

@@ -311,6 +311,12 @@ static int autostarts(const vm_record *r)
 void vm_steps_adopt(agent *a, vm_record *r)
 {
     _cleanup_error_ cu_error *err = NULL;
+    if (!vm_proc_alive(&r->rt) && vm_proc_recover(a, r->id, &r->rt)) {
+        log_warn("VM %s: found QEMU pid %d through its pidfile (the agent stopped before "
+                 "saving it)",
+                 r->id, (int)r->rt.pid);
+        save_runtime(a, r);
+    }
     if (!vm_proc_alive(&r->rt)) {
         r->rt.pid = 0;
         r->held = !autostarts(r);
