@@ -8,9 +8,13 @@ import { join } from 'node:path';
 const BIN_DIR = process.env.CUMULUS_BIN_DIR ?? new URL('../../../build/bin', import.meta.url).pathname;
 
 export class Agent {
-  constructor(cp, { name = 'host-1', dataDir, portBase } = {}) {
+  // `host`: a test host from lib/testhosts.mjs (a network namespace or a
+  // loopback address of its own); `args`: more flags (--vcpus, --emulation ...).
+  constructor(cp, { name = 'host-1', dataDir, portBase, host, args = [] } = {}) {
     this.cp = cp;
     this.name = name;
+    this.host = host;
+    this.args = args;
     this.ownsDir = !dataDir;
     this.dataDir = dataDir ?? mkdtempSync(join(tmpdir(), 'cumulus-agent-'));
     // A port range of its own, away from other test runs.
@@ -21,11 +25,14 @@ export class Agent {
 
   async start() {
     this.log = '';
-    this.proc = spawn(join(BIN_DIR, 'cumulus-agent'), [
+    const argv = [
+      join(BIN_DIR, 'cumulus-agent'),
       '--control-plane', this.cp.base, '--join-token-file', join(this.cp.dataDir, 'join-token'),
-      '--listen', '127.0.0.1:0', '--data-dir', this.dataDir, '--name', this.name,
-      '--vm-ports', this.ports, '--heartbeat-interval', '1', '--stop-timeout', '60',
-    ], { stdio: ['ignore', 'ignore', 'pipe'] });
+      '--listen', `${this.host?.address ?? '127.0.0.1'}:0`, '--data-dir', this.dataDir, '--name', this.name,
+      '--vm-ports', this.ports, '--heartbeat-interval', '1', '--stop-timeout', '60', ...this.args,
+    ];
+    const [cmd, ...rest] = this.host ? this.host.wrap(argv) : argv;
+    this.proc = spawn(cmd, rest, { stdio: ['ignore', 'ignore', 'pipe'] });
     this.exited = new Promise((resolve) => this.proc.on('exit', (code, signal) => resolve({ code, signal })));
     this.proc.stderr.on('data', (c) => { this.log += c; if (process.env.CUMULUS_TEST_VERBOSE) process.stderr.write(c); });
     this.port = await new Promise((resolve, reject) => {

@@ -9,8 +9,11 @@ import { join } from 'node:path';
 const BIN_DIR = process.env.CUMULUS_BIN_DIR ?? new URL('../../../build/bin', import.meta.url).pathname;
 
 export class ControlPlane {
-  constructor({ dataDir, extraArgs = [], env = {} } = {}) {
+  // `listen`: the address to serve on (a port is picked), 127.0.0.1 unless
+  // agents in other network namespaces must reach it (lib/testhosts.mjs).
+  constructor({ dataDir, extraArgs = [], env = {}, listen = '127.0.0.1' } = {}) {
     this.ownsDir = !dataDir;
+    this.listenHost = listen;
     this.dataDir = dataDir ?? mkdtempSync(join(tmpdir(), 'cumulus-cp-'));
     this.extraArgs = extraArgs;
     this.env = env;
@@ -20,7 +23,7 @@ export class ControlPlane {
   async start() {
     const bin = join(BIN_DIR, 'cumulus-controlplane');
     this.log = '';
-    this.proc = spawn(bin, ['--listen', '127.0.0.1:0', '--data-dir', this.dataDir, ...this.extraArgs], {
+    this.proc = spawn(bin, ['--listen', `${this.listenHost}:${this.port ?? 0}`, '--data-dir', this.dataDir, ...this.extraArgs], {
       stdio: ['ignore', 'ignore', 'pipe'],
       env: { ...process.env, ASAN_OPTIONS: 'detect_leaks=1', ...this.env },
     });
@@ -37,7 +40,7 @@ export class ControlPlane {
         reject(new Error(`control plane exited (${code ?? signal}) before listening:\n${this.log}`));
       });
     });
-    this.base = `http://127.0.0.1:${this.port}`;
+    this.base = `http://${this.listenHost}:${this.port}`;
     this.token = readFileSync(join(this.dataDir, 'admin-token'), 'utf8').trim();
     return this;
   }
