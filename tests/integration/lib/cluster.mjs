@@ -12,8 +12,9 @@ import { makeKey } from './keys.mjs';
 
 export const TINY_SIZE = 't-1vcpu-128mb';
 
-// hosts: [{ name, args }], the agents' extra flags (--vcpus, --emulation ...).
-export async function startCluster(hosts, { cpArgs = [] } = {}) {
+// hosts: [{ name, args }], the agents' extra flags (--vcpus, --emulation ...);
+// manifests: more images to import (the real Debian guest's, say).
+export async function startCluster(hosts, { cpArgs = [], manifests = [] } = {}) {
   const image = tinyImage('amd64');
   const net = makeTestHosts(hosts.length);
   const c = { net, agents: {}, image: image.manifest.name };
@@ -29,8 +30,10 @@ export async function startCluster(hosts, { cpArgs = [] } = {}) {
     }
     await until('every host to join', async () =>
       (await c.cp.get('/v1/hosts')).body.hosts.filter((h) => h.state === 'up').length === hosts.length);
-    const img = await c.cp.post('/v1/images/import', { manifest: join(image.dir, 'manifest.json') });
-    assert.equal(img.status, 201, JSON.stringify(img.body));
+    for (const manifest of [join(image.dir, 'manifest.json'), ...manifests]) {
+      const img = await c.cp.post('/v1/images/import', { manifest });
+      assert.equal(img.status, 201, JSON.stringify(img.body));
+    }
     const size = await c.cp.post('/v1/sizes', { name: TINY_SIZE, vcpus: 1, memory_mib: 128, disk_gib: 1 });
     assert.equal(size.status, 201, JSON.stringify(size.body));
     assert.equal((await c.cp.post('/v1/ssh-keys', { name: 'k', public_key: makeKey().publicKey })).status, 201);
