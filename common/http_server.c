@@ -9,12 +9,15 @@
 #include "http_server.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,7 +29,13 @@ struct http_server {
     http_server_config cfg;
     struct MHD_Daemon *daemon;
     unsigned port;
+    /* Streamed answers not finished yet: stopping waits for them a little. */
+    pthread_mutex_t lock;
+    pthread_cond_t streams_done;
+    unsigned streams;
 };
+
+#define STOP_GRACE_MS 2000 /* how long stopping waits for streams to end */
 
 typedef struct request_state {
     struct timespec start;
@@ -37,6 +46,7 @@ typedef struct request_state {
     int too_large;
     int status; /* for the log line */
     int dispatched;
+    int streamed; /* the answer was a stream: its end is its normal end */
 } request_state;
 
 static double elapsed_ms(const struct timespec *start)
@@ -131,6 +141,71 @@ static enum MHD_Result send_file(struct MHD_Connection *conn, request_state *st,
     st->status = 200;
     enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
     MHD_destroy_response(r);
+    return ret;
+}
+
+_Static_assert(HTTP_STREAM_END == MHD_CONTENT_READER_END_OF_STREAM &&
+                   HTTP_STREAM_ERROR == MHD_CONTENT_READER_END_WITH_ERROR,
+               "http_stream_fn is libmicrohttpd's content reader");
+
+#define STREAM_BLOCK 16384 /* largest piece a stream is asked for at once */
+
+/* A stream in flight, counted so that stopping can let it end cleanly. */
+typedef struct stream_ctx {
+    http_server *server;
+    http_stream_fn read;
+    void *cls;
+    void (*free)(void *cls);
+} stream_ctx;
+
+static ssize_t stream_read(void *arg, uint64_t pos, char *buf, size_t max)
+{
+    stream_ctx *x = arg;
+    return x->read(x->cls, pos, buf, max);
+}
+
+/* MHD is done with the response: its last chunk is sent, or the
+ * connection is gone. */
+static void stream_done(void *arg)
+{
+    stream_ctx *x = arg;
+    http_server *s = x->server;
+    if (x->free)
+        x->free(x->cls);
+    free(x);
+    pthread_mutex_lock(&s->lock);
+    s->streams--;
+    pthread_cond_broadcast(&s->streams_done);
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* A body made by resp->stream as it goes: MHD calls it from this
+ * connection's thread whenever the socket can take more. */
+static enum MHD_Result send_stream(http_server *s, struct MHD_Connection *conn, request_state *st,
+                                   const http_response *resp)
+{
+    stream_ctx *x = malloc(sizeof(*x));
+    if (x == NULL)
+        abort();
+    *x = (stream_ctx){s, resp->stream, resp->stream_cls, resp->stream_free};
+    pthread_mutex_lock(&s->lock);
+    s->streams++;
+    pthread_mutex_unlock(&s->lock);
+    struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK,
+                                                               stream_read, x, stream_done);
+    if (r == NULL) {
+        stream_done(x);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            resp->content_type ? resp->content_type : "application/octet-stream");
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    /* Proxies (nginx) would otherwise hold the pieces back. */
+    MHD_add_response_header(r, "X-Accel-Buffering", "no");
+    st->status = resp->status;
+    st->streamed = 1;
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)resp->status, r);
+    MHD_destroy_response(r); /* frees stream_cls (stream_free) when MHD is done with it */
     return ret;
 }
 
@@ -238,8 +313,12 @@ static enum MHD_Result dispatch(http_server *s, struct MHD_Connection *conn, con
     if (run_handler(s, &req, st, &resp, &err) < 0) {
         if (resp.file_fd >= 0)
             close(resp.file_fd);
+        if (resp.stream && resp.stream_free)
+            resp.stream_free(resp.stream_cls);
         ret = send_error(conn, st, err);
-    } else if (resp.file_fd >= 0)
+    } else if (resp.stream)
+        ret = send_stream(s, conn, st, &resp);
+    else if (resp.file_fd >= 0)
         ret = send_file(conn, st, resp.file_fd, resp.file_size, resp.content_type);
     else if (resp.raw)
         ret = send_body(conn, st, resp.status, resp.raw, resp.raw_len, MHD_RESPMEM_PERSISTENT,
@@ -307,7 +386,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     request_state *st = *con_cls;
     if (st == NULL)
         return;
-    if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+    if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK || st->streamed)
         cu_log(st->status >= 500 ? CU_LOG_WARN : CU_LOG_INFO, "%s %s %d %.1fms", st->method,
                st->url, st->status, elapsed_ms(&st->start));
     else
@@ -321,6 +400,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 }
 
 /* ---- lifecycle ------------------------------------------------------ */
+
+static void http_server_free(http_server *s)
+{
+    pthread_cond_destroy(&s->streams_done);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
 
 int http_parse_listen(const char *listen, char *host, size_t hostlen, unsigned *port,
                       cu_error **err)
@@ -380,6 +466,12 @@ http_server *http_server_start(const http_server_config *cfg, cu_error **err)
     if (s == NULL)
         abort();
     s->cfg = *cfg;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->streams_done, &ca);
+    pthread_condattr_destroy(&ca);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
                      MHD_USE_POLL | MHD_USE_ERROR_LOG;
     if (family == AF_INET6)
@@ -390,7 +482,7 @@ http_server *http_server_start(const http_server_config *cfg, cu_error **err)
         cfg->connection_limit ? cfg->connection_limit : 512u, MHD_OPTION_CONNECTION_TIMEOUT,
         cfg->connection_timeout ? cfg->connection_timeout : 30u, MHD_OPTION_END);
     if (s->daemon == NULL) {
-        free(s);
+        http_server_free(s);
         cu_error_set(err, 500, CU_E_INTERNAL, NULL,
                      "cannot listen on '%s' (address in use or not available on this host)",
                      cfg->listen);
@@ -406,15 +498,58 @@ unsigned http_server_port(const http_server *s)
     return s->port;
 }
 
+/* Streams told to end (the application's stop flag) finish their last
+ * chunk before the connections are cut, so clients see a clean end. */
+static void wait_for_streams(http_server *s)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += STOP_GRACE_MS / 1000;
+    deadline.tv_nsec += (STOP_GRACE_MS % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    int rc = 0;
+    pthread_mutex_lock(&s->lock);
+    while (s->streams > 0 && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&s->streams_done, &s->lock, &deadline);
+    if (s->streams > 0)
+        log_warn("stopping with %u stream(s) still open: cutting them", s->streams);
+    pthread_mutex_unlock(&s->lock);
+}
+
 void http_server_stop(http_server *s)
 {
     if (s == NULL)
         return;
+    wait_for_streams(s);
     MHD_stop_daemon(s->daemon);
-    free(s);
+    http_server_free(s);
 }
 
 const char *http_query(const http_request *req, const char *key)
 {
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+const char *http_header(const http_request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+int http_request_socket(const http_request *req)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    return info ? info->connect_fd : -1;
+}
+
+int http_socket_closed(int fd)
+{
+    if (fd < 0)
+        return 0;
+    char c;
+    ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }

@@ -4,12 +4,18 @@
  * errors in the API's one shape, and a log line per request.
  *
  * Each connection gets its own thread (MHD_USE_THREAD_PER_CONNECTION), so a
- * handler may block (long-polling an operation) without stalling others. */
+ * handler may block (long-polling an operation) and a streamed body may
+ * wait for its next bytes (Server-Sent Events) without stalling others.
+ * Neither may wait for ever: the application wakes them before
+ * http_server_stop(), which gives streams up to 2 s to send their last
+ * chunk, then closes every connection and waits for its thread. */
 #ifndef CUMULUS_HTTP_SERVER_H
 #define CUMULUS_HTTP_SERVER_H
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 #include "error.h"
 
@@ -30,6 +36,15 @@ typedef struct http_request {
     struct MHD_Connection *conn;
 } http_request;
 
+/* Writes the next bytes of a streamed body into buf (at most max) and
+ * returns how many (> 0, never 0: wait until there is something), or
+ * HTTP_STREAM_END to end the body, or HTTP_STREAM_ERROR to cut the
+ * connection.  Called from the connection's own thread; `pos` is the
+ * number of bytes sent so far.  (libmicrohttpd's content reader.) */
+typedef ssize_t (*http_stream_fn)(void *cls, uint64_t pos, char *buf, size_t max);
+#define HTTP_STREAM_END ((ssize_t)-1)
+#define HTTP_STREAM_ERROR ((ssize_t)-2)
+
 typedef struct http_response {
     int status;           /* 200 unless the handler says otherwise */
     json_t *body;         /* owned; sent as JSON */
@@ -39,6 +54,12 @@ typedef struct http_response {
     const char *content_type;
     int file_fd;          /* >= 0: send this open file (the server closes it) */
     long long file_size;  /* its size in bytes */
+    /* A body of unknown length made as it goes, with content_type (chunked
+     * under HTTP/1.1).  stream_free(stream_cls) runs once when the body has
+     * ended, the client went away or the handler failed. */
+    http_stream_fn stream;
+    void *stream_cls;
+    void (*stream_free)(void *cls);
 } http_response;
 
 /* Returns 0 after filling resp, or -1 with *err (turned into the JSON error). */
@@ -74,6 +95,15 @@ void http_server_stop(http_server *s);
 
 /* A query-string argument, or NULL. */
 const char *http_query(const http_request *req, const char *key);
+/* A request header (case-insensitive name), or NULL. */
+const char *http_header(const http_request *req, const char *name);
+
+/* The request's socket.  While a stream waits for its next bytes nobody
+ * watches it, so the stream checks now and then whether the client went
+ * away: http_socket_closed() is 1 once the peer has closed it or it
+ * failed, 0 otherwise; it never blocks and reads nothing. */
+int http_request_socket(const http_request *req);
+int http_socket_closed(int fd);
 
 /* Matches `path` against `pattern`; on success fills params (malloc'd) and
  * returns 1, else 0.  Exposed for unit tests. */

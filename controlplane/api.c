@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "events.h"
+
 #define ADMIN ROLE_ADMIN
 
 const http_route cp_routes[] = {
@@ -41,6 +43,7 @@ const http_route cp_routes[] = {
     {"GET", "/v1/operations", api_ops_list, ADMIN},
     {"GET", "/v1/operations/{id}", api_ops_get, ADMIN},
     {"GET", "/v1/operations/{id}/wait", api_ops_wait, ADMIN},
+    {"GET", "/v1/events", api_events_list, ADMIN},
 };
 const size_t cp_nroutes = sizeof(cp_routes) / sizeof(cp_routes[0]);
 

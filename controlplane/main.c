@@ -11,6 +11,7 @@
 #include "cleanup.h"
 #include "config.h"
 #include "daemon.h"
+#include "events.h"
 #include "fsutil.h"
 #include "log.h"
 #include "orders.h"
@@ -94,6 +95,7 @@ static int app_init(cp_app *app, const cu_config *cfg, cu_error **err)
     app->store = store_open(db, err);
     if (app->store == NULL)
         return -1;
+    store_on_events(app->store, events_wake, app); /* event streams wake on commit */
     if (auth_bootstrap(app, err) < 0)
         return -1;
     return orders_start(app, err);

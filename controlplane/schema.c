@@ -6,6 +6,7 @@
 
 #include <stdio.h>
 
+#include "events.h"
 #include "log.h"
 #include "store.h"
 
@@ -159,8 +160,98 @@ static const char migration_6[] =
 static const char migration_7[] =
     "ALTER TABLE vms ADD COLUMN autostart TEXT NOT NULL DEFAULT 'last';";
 
+/* Events (events.h): one row per real change of a VM, host, operation or
+ * image, written by these triggers in the change's own transaction.  An
+ * event's id is derived from its seq (api_events.c) and it has one index
+ * besides seq, on target_id: an event costs the commit little.  Each
+ * trigger fires only when a column it reports differs (OLD IS NOT NEW),
+ * so a heartbeat that changes nothing records nothing.  Changes of one
+ * statement are recorded in a fixed order (desired state, host, state,
+ * guest state).  An operation's events are about what it works on (its
+ * target); the operation is in `data`.  Every lookup is by a unique id or
+ * an index: a trigger never scans. */
+#define XSTR(x) STR(x)
+#define STR(x) #x
+#define EVENT_INSERT                                                                               \
+    "INSERT INTO events (type, target_type, target_id, target_name, data) SELECT "
+#define HOST_NAME(id) "(SELECT name FROM hosts WHERE id = " id ")"
+#define OP_REF "json_object('id', NEW.id, 'type', NEW.type)"
+/* What an operation works on, by name: its row, else the name its last
+ * event had (an unplaced VM is deleted before its delete operation). */
+#define OP_TARGET                                                                                  \
+    "NEW.target_type, NEW.target_id, coalesce(CASE NEW.target_type"                                \
+    " WHEN 'vm' THEN (SELECT name FROM vms WHERE id = NEW.target_id)"                              \
+    " WHEN 'image' THEN (SELECT name FROM images WHERE id = NEW.target_id)"                        \
+    " WHEN 'host' THEN " HOST_NAME("NEW.target_id") " END,"                                        \
+    " (SELECT target_name FROM events WHERE target_id = NEW.target_id ORDER BY seq DESC LIMIT 1))"
+static const char migration_8[] =
+    "CREATE TABLE events ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT, created_at " TS ", type TEXT NOT NULL,"
+    "  target_type TEXT NOT NULL, target_id TEXT NOT NULL, target_name TEXT,"
+    "  data TEXT NOT NULL DEFAULT '{}');"
+    "CREATE INDEX events_target ON events(target_id);"
+    "CREATE TRIGGER events_retention AFTER INSERT ON events WHEN NEW.seq % 100 = 0 BEGIN"
+    " DELETE FROM events WHERE seq <= NEW.seq - " XSTR(EVENTS_KEEP) "; END;"
+
+    "CREATE TRIGGER vms_event_insert AFTER INSERT ON vms BEGIN " EVENT_INSERT
+    "'vm.created', 'vm', NEW.id, NEW.name, json_object('state', NEW.state, 'desired_state',"
+    " NEW.desired_state, 'host_id', NEW.host_id, 'host', " HOST_NAME("NEW.host_id") ","
+    " 'size', NEW.size, 'image_id', NEW.image_id); END;"
+    "CREATE TRIGGER vms_event_update AFTER UPDATE OF desired_state, host_id, state, guest_state"
+    " ON vms WHEN OLD.desired_state IS NOT NEW.desired_state OR OLD.host_id IS NOT NEW.host_id"
+    " OR OLD.state IS NOT NEW.state OR OLD.guest_state IS NOT NEW.guest_state BEGIN "
+    EVENT_INSERT "'vm.desired_state_changed', 'vm', NEW.id, NEW.name, json_object('old',"
+    " OLD.desired_state, 'new', NEW.desired_state)"
+    " WHERE OLD.desired_state IS NOT NEW.desired_state;"
+    EVENT_INSERT "'vm.host_changed', 'vm', NEW.id, NEW.name, json_object('old', OLD.host_id,"
+    " 'new', NEW.host_id, 'host', " HOST_NAME("NEW.host_id") ")"
+    " WHERE OLD.host_id IS NOT NEW.host_id;"
+    EVENT_INSERT "'vm.state_changed', 'vm', NEW.id, NEW.name, json_object('old', OLD.state,"
+    " 'new', NEW.state, 'message', NEW.state_message, 'host_id', NEW.host_id, 'ssh_port',"
+    " NEW.ssh_port) WHERE OLD.state IS NOT NEW.state;"
+    EVENT_INSERT "'vm.guest_state_changed', 'vm', NEW.id, NEW.name, json_object('old',"
+    " OLD.guest_state, 'new', NEW.guest_state, 'message', NEW.guest_message, 'boot_seconds',"
+    " NEW.boot_seconds) WHERE OLD.guest_state IS NOT NEW.guest_state; END;"
+    "CREATE TRIGGER vms_event_delete AFTER DELETE ON vms BEGIN " EVENT_INSERT
+    "'vm.deleted', 'vm', OLD.id, OLD.name, json_object('state', OLD.state, 'host_id',"
+    " OLD.host_id); END;"
+
+    "CREATE TRIGGER hosts_event_insert AFTER INSERT ON hosts BEGIN " EVENT_INSERT
+    "'host.joined', 'host', NEW.id, NEW.name, json_object('state', NEW.state, 'address',"
+    " NEW.address, 'api_url', NEW.api_url, 'architecture', NEW.architecture, 'vcpus', NEW.vcpus,"
+    " 'memory_mib', NEW.memory_mib, 'disk_gib', NEW.disk_gib); END;"
+    "CREATE TRIGGER hosts_event_update AFTER UPDATE OF state, drained ON hosts"
+    " WHEN OLD.state IS NOT NEW.state OR OLD.drained IS NOT NEW.drained BEGIN "
+    EVENT_INSERT "'host.state_changed', 'host', NEW.id, NEW.name, json_object('old', OLD.state,"
+    " 'new', NEW.state, 'last_heartbeat', NEW.last_heartbeat) WHERE OLD.state IS NOT NEW.state;"
+    EVENT_INSERT "CASE WHEN NEW.drained THEN 'host.drained' ELSE 'host.returned' END, 'host',"
+    " NEW.id, NEW.name, json_object('drained', json(CASE WHEN NEW.drained THEN 'true'"
+    " ELSE 'false' END)) WHERE OLD.drained IS NOT NEW.drained; END;"
+    "CREATE TRIGGER hosts_event_delete AFTER DELETE ON hosts BEGIN " EVENT_INSERT
+    "'host.deleted', 'host', OLD.id, OLD.name, json_object('state', OLD.state); END;"
+
+    "CREATE TRIGGER operations_event_insert AFTER INSERT ON operations BEGIN " EVENT_INSERT
+    "'operation.created', " OP_TARGET ", json_object('operation', " OP_REF ", 'status',"
+    " NEW.status, 'progress', NEW.progress, 'message', NEW.message); END;"
+    "CREATE TRIGGER operations_event_update AFTER UPDATE OF status, progress, message"
+    " ON operations WHEN OLD.status IS NOT NEW.status OR OLD.progress IS NOT NEW.progress"
+    " OR OLD.message IS NOT NEW.message BEGIN "
+    EVENT_INSERT "'operation.status_changed', " OP_TARGET ", json_object('operation', " OP_REF ","
+    " 'old', OLD.status, 'new', NEW.status, 'progress', NEW.progress, 'message', NEW.message,"
+    " 'error', CASE WHEN NEW.error_code IS NULL THEN NULL ELSE json_object('code',"
+    " NEW.error_code, 'message', NEW.error_message) END) WHERE OLD.status IS NOT NEW.status;"
+    EVENT_INSERT "'operation.progress_changed', " OP_TARGET ", json_object('operation', " OP_REF
+    ", 'status', NEW.status, 'progress', NEW.progress, 'message', NEW.message)"
+    " WHERE OLD.status IS NEW.status; END;"
+
+    "CREATE TRIGGER images_event_insert AFTER INSERT ON images BEGIN " EVENT_INSERT
+    "'image.created', 'image', NEW.id, NEW.name, json_object('os', NEW.os, 'version',"
+    " NEW.version, 'architecture', NEW.architecture, 'origin', NEW.origin); END;"
+    "CREATE TRIGGER images_event_delete AFTER DELETE ON images BEGIN " EVENT_INSERT
+    "'image.deleted', 'image', OLD.id, OLD.name, json_object('origin', OLD.origin); END;";
+
 static const char *const migrations[] = {migration_1, migration_2, migration_3, migration_4,
-                                         migration_5, migration_6, migration_7};
+                                         migration_5, migration_6, migration_7, migration_8};
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 int schema_latest_version(void)

@@ -22,6 +22,11 @@ struct cp_store {
         sqlite3_stmt *stmt;
     } cache[STMT_CACHE];
     size_t ncache;
+    /* Events written since the last commit (the update hook sets it), and
+     * whom to tell once they are committed. */
+    int events_pending;
+    void (*on_events)(void *arg);
+    void *on_events_arg;
 };
 
 static int db_error(cp_store *s, cu_error **err, const char *what)
@@ -39,6 +44,39 @@ int store_exec_script(cp_store *s, const char *sql, cu_error **err)
         return -1;
     }
     return 0;
+}
+
+/* Runs inside sqlite3_step(), under the lock; also for rows that
+ * triggers insert. */
+static void update_hook(void *arg, int op, const char *db, const char *table, sqlite3_int64 rowid)
+{
+    (void)db;
+    (void)rowid;
+    cp_store *s = arg;
+    if (op == SQLITE_INSERT && strcmp(table, "events") == 0)
+        s->events_pending = 1;
+}
+
+void store_on_events(cp_store *s, void (*fn)(void *arg), void *arg)
+{
+    pthread_mutex_lock(&s->lock);
+    s->on_events = fn;
+    s->on_events_arg = arg;
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* Releases the lock; when that ends a write outside any transaction (or
+ * the commit of one) that added events, tells the listener after. */
+static void unlock_and_notify(cp_store *s)
+{
+    int fire = s->events_pending && sqlite3_get_autocommit(s->db) && s->on_events;
+    void (*fn)(void *) = s->on_events;
+    void *arg = s->on_events_arg;
+    if (sqlite3_get_autocommit(s->db))
+        s->events_pending = 0;
+    pthread_mutex_unlock(&s->lock);
+    if (fire)
+        fn(arg);
 }
 
 cp_store *store_open(const char *path, cu_error **err)
@@ -60,6 +98,7 @@ cp_store *store_open(const char *path, cu_error **err)
         return NULL;
     }
     sqlite3_busy_timeout(s->db, 5000);
+    sqlite3_update_hook(s->db, update_hook, s);
     /* WAL for concurrent readers; synchronous=FULL so every commit is on
      * disk before we answer the client; foreign keys on. */
     if (store_exec_script(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
@@ -107,14 +146,16 @@ int store_tx_commit(cp_store *s, cu_error **err)
     if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
         r = db_error(s, err, "commit");
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        s->events_pending = 0;
     }
-    pthread_mutex_unlock(&s->lock);
+    unlock_and_notify(s);
     return r;
 }
 
 void store_tx_rollback(cp_store *s)
 {
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    s->events_pending = 0;
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -257,7 +298,7 @@ int store_exec(cp_store *s, cu_error **err, const char *sql, const char *fmt, ..
             db_error(s, err, "write");
         release(s, stmt);
     }
-    pthread_mutex_unlock(&s->lock);
+    unlock_and_notify(s);
     return r;
 }
 

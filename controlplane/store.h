@@ -40,6 +40,11 @@ json_t *store_list(cp_store *s, cu_error **err, const char *sql, const char *fmt
 long long store_int(cp_store *s, long long def, cu_error **err, const char *sql, const char *fmt,
                     ...);
 
+/* Calls fn(arg) after every commit that added rows to the events table
+ * (events.h), outside the store's lock; set it once, before other
+ * threads use the store.  A rolled-back transaction calls nothing. */
+void store_on_events(cp_store *s, void (*fn)(void *arg), void *arg);
+
 /* Used by the migration code only. */
 int store_exec_script(cp_store *s, const char *sql, cu_error **err);
 
