@@ -7,7 +7,8 @@
 // desired and nothing is orphaned (lib/convergence.mjs).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { alive, until } from './lib/agent.mjs';
 import { startCluster } from './lib/cluster.mjs';
 import { assertConverged } from './lib/convergence.mjs';
@@ -122,11 +123,22 @@ test('every QEMU of a host killed with its agent (a reboot): the VMs meant to ru
   }
 });
 
-test('deleting every VM leaves no QEMU, disk or directory on any host', async () => {
+test('deleting every VM leaves no QEMU, disk or directory on any host; a late order cannot bring one back', async () => {
   const vms = (await cp.get('/v1/vms?limit=1000')).body.vms;
+  const h1 = c.agents.h1;
+  const late = vms.find((v) => v.host === 'h1');
+  const spec = JSON.parse(readFileSync(join(h1.vmDir(late.id), 'spec.json'), 'utf8'));
   for (const v of vms) assert.equal((await cp.del(`/v1/vms/${v.name}`)).status, 202);
   await until('every VM to be gone', async () => (await cp.get('/v1/vms')).body.vms.length === 0, 120000);
   await assertConverged(cp, c.agents);
+  // The order as it was, delayed in transit, then delivered after the delete.
+  const { order_token: token } = JSON.parse(readFileSync(join(h1.dataDir, 'credentials.json'), 'utf8'));
+  const res = await fetch(`http://${h1.host.address}:${h1.port}/v1/vms/${late.id}`, {
+    method: 'PUT', headers: { Authorization: `Bearer ${token}` }, body: JSON.stringify({ ...spec, generation: spec.generation + 1 }),
+  });
+  const body = await res.json();
+  assert.equal(res.status, 410, JSON.stringify(body));
+  assert.match(body.error.message, /was deleted on this host/);
   for (const a of Object.values(c.agents)) {
     assert.deepEqual(a.vmIds(), []);
     for (const v of vms) assert.equal(existsSync(a.vmDir(v.id)), false);
