@@ -134,6 +134,19 @@ static void apply_vm(cp_app *app, const char *host_id, const json_t *rep, cu_err
     json_decref(vm);
 }
 
+static int reported_has(const json_t *reported, const char *vm_id)
+{
+    size_t i;
+    json_t *r;
+    json_array_foreach(reported, i, r)
+    {
+        const char *id = cu_json_str(r, "id");
+        if (id && strcmp(id, vm_id) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 /* VMs of this host that the user deleted and the host no longer reports. */
 static void finish_deletions(cp_app *app, const char *host_id, const json_t *reported,
                              cu_error **err)
@@ -142,24 +155,21 @@ static void finish_deletions(cp_app *app, const char *host_id, const json_t *rep
                                   "SELECT id FROM vms WHERE host_id = ? AND desired_state = 'deleted'"
                                   " AND pushed_generation >= generation",
                                   "s", host_id);
-    size_t i, j;
-    json_t *d, *r;
+    size_t i;
+    json_t *d;
     json_array_foreach(deleting, i, d)
     {
-        int present = 0;
-        json_array_foreach(reported, j, r) present |=
-            strcmp(cu_json_str(r, "id") ? cu_json_str(r, "id") : "", cu_json_str(d, "id")) == 0;
-        if (!present)
+        if (!reported_has(reported, cu_json_str(d, "id")))
             reports_vm_gone(app, cu_json_str(d, "id"), err);
     }
     json_decref(deleting);
 }
 
-/* VMs ordered to this host that it does not report: the host lost them
- * (its data directory was wiped or restored from an old backup) or it
- * reported before taking the order.  Either way the order is sent again;
- * the agent treats a repeat as a no-op, and only that explicit order makes
- * a new disk, never this report. */
+/* VMs this host reported before and reports no more: it lost them (its
+ * data directory was wiped, or restored from an old backup), since an
+ * agent reports every VM it holds until a DELETE.  The order is sent
+ * again and the agent makes the VM anew: only that explicit order makes a
+ * new disk, never this report. */
 static void reorder_missing(cp_app *app, const char *host_id, const json_t *reported,
                             cu_error **err)
 {
@@ -167,14 +177,11 @@ static void reorder_missing(cp_app *app, const char *host_id, const json_t *repo
                                  "SELECT id, name FROM vms WHERE host_id = ? AND"
                                  " desired_state != 'deleted' AND reported_generation > 0",
                                  "s", host_id);
-    size_t i, j;
-    json_t *o, *r;
+    size_t i;
+    json_t *o;
     json_array_foreach(ordered, i, o)
     {
-        int present = 0;
-        json_array_foreach(reported, j, r) present |=
-            strcmp(cu_json_str(r, "id") ? cu_json_str(r, "id") : "", cu_json_str(o, "id")) == 0;
-        if (present)
+        if (reported_has(reported, cu_json_str(o, "id")))
             continue;
         log_warn("host %s no longer reports VM '%s'; sending its order again", host_id,
                  cu_json_str(o, "name"));
