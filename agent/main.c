@@ -180,8 +180,8 @@ static int absolute_data_dir(agent *a, cu_error **err)
 static int run(agent *a, const cu_config *cfg, cu_error **err)
 {
     if (settings(a, cfg, err) < 0 || cu_mkdir_p(a->data_dir, 0700, err) < 0 ||
-        absolute_data_dir(a, err) < 0 || host_facts_probe(a->data_dir, &a->facts, err) < 0 || apply_offer(a, cfg, err) < 0 ||
-        (a->images = image_cache_open(a->data_dir, err)) == NULL ||
+        absolute_data_dir(a, err) < 0 || host_facts_probe(a->data_dir, &a->facts, err) < 0 ||
+        apply_offer(a, cfg, err) < 0 || (a->images = image_cache_open(a->data_dir, err)) == NULL ||
         credentials_load(a, err) < 0 || vm_table_open(a, err) < 0)
         return -1;
     image_cache_set_auth(a->images, credentials_image_auth, a);
