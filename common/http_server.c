@@ -24,6 +24,7 @@
 #include "cleanup.h"
 #include "json_util.h"
 #include "log.h"
+#include "loop.h"
 
 struct http_server {
     http_server_config cfg;
@@ -502,14 +503,7 @@ unsigned http_server_port(const http_server *s)
  * chunk before the connections are cut, so clients see a clean end. */
 static void wait_for_streams(http_server *s)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += STOP_GRACE_MS / 1000;
-    deadline.tv_nsec += (STOP_GRACE_MS % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    struct timespec deadline = cu_deadline_after(STOP_GRACE_MS);
     int rc = 0;
     pthread_mutex_lock(&s->lock);
     while (s->streams > 0 && rc != ETIMEDOUT)

@@ -4,7 +4,7 @@
 
 #include <time.h>
 
-static struct timespec deadline_after(unsigned ms)
+struct timespec cu_deadline_after(unsigned ms)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
@@ -28,7 +28,7 @@ static void *loop_main(void *arg)
         pthread_mutex_lock(&l->lock);
         if (l->pending || l->stop)
             continue;
-        struct timespec until = deadline_after(l->interval_ms);
+        struct timespec until = cu_deadline_after(l->interval_ms);
         while (!l->pending && !l->stop &&
                pthread_cond_timedwait(&l->wake, &l->lock, &until) == 0)
             ;

@@ -5,6 +5,7 @@
 #define CUMULUS_LOOP_H
 
 #include <pthread.h>
+#include <time.h>
 
 #include "error.h"
 
@@ -24,5 +25,9 @@ int cu_loop_start(cu_loop *l, void (*fn)(void *), void *arg, unsigned interval_m
 void cu_loop_kick(cu_loop *l);
 /* Lets a run in progress finish, then joins the thread. */
 void cu_loop_stop(cu_loop *l);
+
+/* CLOCK_MONOTONIC now plus ms, for pthread_cond_timedwait on a condition
+ * whose clock is CLOCK_MONOTONIC. */
+struct timespec cu_deadline_after(unsigned ms);
 
 #endif

@@ -141,14 +141,7 @@ static int op_ended(const json_t *op)
 
 int ops_wait(cp_app *app, const char *id, long timeout_ms, json_t **op, cu_error **err)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    struct timespec deadline = cu_deadline_after((unsigned)timeout_ms);
     for (;;) {
         pthread_mutex_lock(&app->ops_lock);
         unsigned long seen = app->ops_generation;
