@@ -2,13 +2,18 @@
 #define _GNU_SOURCE
 #include "agent_api.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <string.h>
 
 #include "agent.h"
 #include "ids.h"
 #include "json_util.h"
 #include "version.h"
+#include "vm_export.h"
 #include "vm_manager.h"
 
 #define AGENT(req) ((agent *)(req)->app)
@@ -90,11 +95,27 @@ static int del(http_request *req, http_response *resp, cu_error **err)
     return 0;
 }
 
+/* GET /v1/vms/{id}/exports/{image}: an image made of the VM's disk. */
+static int export_get(http_request *req, http_response *resp, cu_error **err)
+{
+    char path[PATH_MAX];
+    if (vm_export_path(AGENT(req), req->params[0], req->params[1], path, sizeof(path), err) < 0)
+        return -1;
+    resp->file_fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (resp->file_fd < 0 || fstat(resp->file_fd, &st) < 0)
+        return cu_error_errno(err, errno, "cannot open '%s'", path);
+    resp->file_size = st.st_size;
+    resp->content_type = "application/octet-stream";
+    return 0;
+}
+
 const http_route agent_routes[] = {
     {"GET", "/v1/health", health, 0},
     {"GET", "/v1/vms", list, ROLE_CONTROL_PLANE},
     {"GET", "/v1/vms/{id}", get, ROLE_CONTROL_PLANE},
     {"PUT", "/v1/vms/{id}", put, ROLE_CONTROL_PLANE},
     {"DELETE", "/v1/vms/{id}", del, ROLE_CONTROL_PLANE},
+    {"GET", "/v1/vms/{id}/exports/{image}", export_get, ROLE_CONTROL_PLANE},
 };
 const size_t agent_nroutes = sizeof(agent_routes) / sizeof(agent_routes[0]);

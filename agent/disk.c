@@ -27,7 +27,7 @@
 #define CREATE_TIMEOUT_S 120
 
 /* The path as qemu-img must see it to take it literally. */
-static char *literal_path(const char *path)
+char *disk_literal_path(const char *path)
 {
     char *s = NULL;
     if (asprintf(&s, "%s%s", path[0] == '/' ? "" : "./", path) < 0)
@@ -79,7 +79,7 @@ static int parse_info(const char *text, const char *path, disk_info *out, cu_err
 /* qemu-img info -U [-f format]: format NULL lets qemu-img probe. */
 static int info_run(const char *path, const char *format, disk_info *out, cu_error **err)
 {
-    _cleanup_free_ char *lit = literal_path(path);
+    _cleanup_free_ char *lit = disk_literal_path(path);
     _cleanup_cmd_ cu_cmd *c = cu_cmd_new(QEMU_IMG);
     cu_cmd_arg(c, "info");
     cu_cmd_arg(c, "-U");
@@ -137,7 +137,7 @@ static int check_base_fits(const char *base, const char *format, const char *pat
 static int run_create(const char *base, const char *format, const char *tmp, long long size_gib,
                       cu_error **err)
 {
-    _cleanup_free_ char *lit = literal_path(tmp);
+    _cleanup_free_ char *lit = disk_literal_path(tmp);
     _cleanup_cmd_ cu_cmd *c = cu_cmd_new(QEMU_IMG);
     const char *fixed[] = {"create", "-q", "-f", "qcow2", "-F", format, "-b", base, lit, NULL};
     for (const char *const *a = fixed; *a; a++)

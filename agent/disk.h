@@ -36,6 +36,10 @@ typedef struct disk_info {
     char format[16];
 } disk_info;
 
+/* The path as qemu-img must see it to take it literally ("./x" for a
+ * relative one); malloc'd. */
+char *disk_literal_path(const char *path);
+
 /* Reads with -U (force share), so it works on the disk of a running VM. */
 int disk_info_get(const char *path, disk_info *out, cu_error **err);
 

@@ -49,6 +49,8 @@ int vm_runtime_load(const agent *a, const char *id, vm_runtime *rt, cu_error **e
     snprintf(rt->last_state, sizeof(rt->last_state), "%s", last ? last : "");
     const char *rd = cu_json_str(j, "reboot_done");
     snprintf(rt->reboot_done, sizeof(rt->reboot_done), "%s", rd ? rd : "");
+    const char *rs = cu_json_str(j, "restore_done");
+    snprintf(rt->restore_done, sizeof(rt->restore_done), "%s", rs ? rs : "");
     json_decref(j);
     return 1;
 }
@@ -57,10 +59,10 @@ int vm_runtime_save(const agent *a, const char *id, const vm_runtime *rt, cu_err
 {
     char path[PATH_MAX];
     vm_path(a, id, "state.json", path, sizeof(path));
-    json_t *j = json_pack("{s:i, s:I, s:i, s:I, s:s, s:b, s:I, s:s}", "pid", (int)rt->pid,
+    json_t *j = json_pack("{s:i, s:I, s:i, s:I, s:s, s:s, s:b, s:I, s:s}", "pid", (int)rt->pid,
                           "start_time", (json_int_t)rt->start_time, "ssh_port", rt->ssh_port,
                           "applied_generation", rt->applied_generation, "reboot_done",
-                          rt->reboot_done, "ever_started", rt->ever_started, "boot_started",
+                          rt->reboot_done, "restore_done", rt->restore_done, "ever_started", rt->ever_started, "boot_started",
                           rt->boot_started, "last_state", rt->last_state);
     _cleanup_free_ char *text = json_dumps(j, JSON_INDENT(2));
     json_decref(j);
@@ -227,11 +229,24 @@ int vm_proc_start(agent *a, const vm_spec *s, vm_runtime *rt, cu_error **err)
     return 0;
 }
 
-static qmp *connect_qmp(agent *a, const char *id, cu_error **err)
+/* QEMU's monitor takes one client at a time and closes on any other: a
+ * short query of the watcher's may hold it, so try again for a while. */
+qmp *vm_proc_qmp(const agent *a, const char *id, cu_error **err)
 {
     char sock[PATH_MAX];
     vm_path(a, id, "qmp.sock", sock, sizeof(sock));
-    return qmp_connect(sock, QMP_TIMEOUT_MS, err);
+    for (int attempt = 0;; attempt++) {
+        _cleanup_error_ cu_error *e = NULL;
+        qmp *q = qmp_connect(sock, QMP_TIMEOUT_MS, &e);
+        if (q || attempt >= 50) {
+            if (q == NULL && err) {
+                *err = e;
+                e = NULL;
+            }
+            return q;
+        }
+        usleep(100 * 1000);
+    }
 }
 
 /* Waits for the process to go away; true when it did. */
@@ -253,7 +268,7 @@ int vm_proc_stop(agent *a, const char *id, vm_runtime *rt, bool graceful, unsign
         return 0;
     }
     _cleanup_error_ cu_error *qerr = NULL;
-    qmp *q = connect_qmp(a, id, &qerr);
+    qmp *q = vm_proc_qmp(a, id, &qerr);
     if (q && graceful) {
         json_decref(qmp_execute(q, "system_powerdown", NULL, QMP_TIMEOUT_MS, &qerr));
         if (qmp_wait_event(q, "SHUTDOWN", (int)timeout_s * 1000, &qerr) <= 0)
@@ -277,7 +292,7 @@ int vm_proc_stop(agent *a, const char *id, vm_runtime *rt, bool graceful, unsign
 
 int vm_proc_query(agent *a, const char *id, char *buf, size_t len, cu_error **err)
 {
-    qmp *q = connect_qmp(a, id, err);
+    qmp *q = vm_proc_qmp(a, id, err);
     if (q == NULL)
         return -1;
     int r = qmp_query_status(q, buf, len, QMP_TIMEOUT_MS, err);

@@ -24,6 +24,7 @@ typedef struct vm_runtime {
     int ssh_port;                  /* 0 until allocated; kept for the VM's life */
     long long applied_generation;
     char reboot_done[64];          /* the last reboot_request carried out */
+    char restore_done[64];         /* the last restore request carried out (vm_snapshots.h) */
     bool ever_started;             /* a disk that has booted is never removed by a failure */
     long long boot_started;        /* wall clock (s) of the last start */
     char last_state[16];           /* "running" | "stopped" | "": saved on every change */
@@ -50,6 +51,10 @@ int vm_proc_start(agent *a, const vm_spec *s, vm_runtime *rt, cu_error **err);
  * hard: quit at once (SIGKILL if QMP does not answer).  rt->pid = 0. */
 int vm_proc_stop(agent *a, const char *id, vm_runtime *rt, bool graceful, unsigned timeout_s,
                  cu_error **err);
+/* A QMP connection to the running VM's QEMU (retried while another
+ * client holds the monitor). */
+struct qmp;
+struct qmp *vm_proc_qmp(const agent *a, const char *id, cu_error **err);
 /* QMP query-status of the running VM into buf ("running", ...). */
 int vm_proc_query(agent *a, const char *id, char *buf, size_t len, cu_error **err);
 

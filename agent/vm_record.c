@@ -23,6 +23,8 @@ vm_record *vm_record_new(const char *id)
 void vm_record_free(vm_record *r)
 {
     vm_spec_clear(&r->spec);
+    json_decref(r->snapshots);
+    json_decref(r->export);
     pthread_mutex_destroy(&r->lock);
     free(r);
 }
@@ -48,6 +50,10 @@ json_t *vm_record_status(vm_record *r)
                           "progress", r->progress, "message", r->message, "error", error,
                           "vcpus", (json_int_t)r->spec.vcpus, "memory_mib", r->spec.memory_mib,
                           "guest", guest);
+    if (r->snapshots)
+        json_object_set_new(s, "snapshots", json_deep_copy(r->snapshots));
+    if (r->export)
+        json_object_set_new(s, "export", json_deep_copy(r->export));
     pthread_mutex_unlock(&r->lock);
     return s;
 }
@@ -81,6 +87,16 @@ void vm_record_fail(vm_record *r, long long generation, const char *code, const 
     snprintf(r->error_code, sizeof(r->error_code), "%s", code);
     snprintf(r->error_message, sizeof(r->error_message), "%s", message);
     snprintf(r->message, sizeof(r->message), "%.255s", message);
+    r->error_generation = generation;
+    pthread_mutex_unlock(&r->lock);
+    log_error("VM %s: %s", r->id, message);
+}
+
+void vm_record_error(vm_record *r, long long generation, const char *code, const char *message)
+{
+    pthread_mutex_lock(&r->lock);
+    snprintf(r->error_code, sizeof(r->error_code), "%s", code);
+    snprintf(r->error_message, sizeof(r->error_message), "%s", message);
     r->error_generation = generation;
     pthread_mutex_unlock(&r->lock);
     log_error("VM %s: %s", r->id, message);

@@ -31,12 +31,16 @@ typedef struct vm_record {
     int boot_timed_out;     /* still booting after the agent's boot-timeout */
     int dirty, worker, destroyed;
     int held; /* left stopped after a host restart (autostart); a newer order releases it */
+    json_t *snapshots; /* what the disk holds (vm_snapshots.h); NULL until read */
+    json_t *export;    /* the image file made for the order's export (vm_export.h) or NULL */
 } vm_record;
 
 vm_record *vm_record_new(const char *id);
 void vm_record_free(vm_record *r);
 /* {"id","state","accepted_generation","applied_generation","ssh_port","progress","message",
- *  "error", "guest": null | {"state": "booting"|"ready"|"failed", "message",
+ *  "error", "snapshots": [{"id","vm_state_bytes","taken_at"}] (absent until read),
+ *  "export": {"image_id","checksum","size_bytes"} (absent unless one is ready),
+ *  "guest": null | {"state": "booting"|"ready"|"failed", "message",
  *  "boot_seconds": N|null, "timed_out": bool}} ("guest" is null unless running) */
 json_t *vm_record_status(vm_record *r);
 
@@ -45,5 +49,8 @@ void vm_record_set(vm_record *r, const char *state, int progress, const char *me
 /* A new boot began (QEMU started or reset): the guest is booting again. */
 void vm_record_boot_began(vm_record *r);
 void vm_record_fail(vm_record *r, long long generation, const char *code, const char *message);
+/* The order of `generation` failed in part (a snapshot), the VM itself is
+ * as it was: the error is reported, the state stays. */
+void vm_record_error(vm_record *r, long long generation, const char *code, const char *message);
 
 #endif

@@ -19,16 +19,90 @@ static char *dup_or_null(const json_t *o, const char *key)
     return d;
 }
 
+/* prefix + 1 to 36 hex digits. */
+static int hex_id(const char *id, const char *prefix)
+{
+    size_t n = id ? strlen(id) : 0, p = strlen(prefix);
+    int ok = n > p && n <= p + 36 && strncmp(id, prefix, p) == 0;
+    for (size_t i = p; ok && i < n; i++)
+        ok = (id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f');
+    return ok;
+}
+
 /* An id the agent uses as a directory name: "vm-" + hex, nothing else. */
 int vm_id_check(const char *field, const char *id, cu_error **err)
 {
-    size_t n = id ? strlen(id) : 0;
-    int ok = n >= 4 && n <= 40 && strncmp(id, "vm-", 3) == 0;
-    for (size_t i = 3; ok && i < n; i++)
-        ok = (id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f');
-    if (!ok)
+    if (!hex_id(id, "vm-"))
         return cu_error_set(err, 400, CU_E_INVALID_FIELD, field,
                             "%s '%s' is not a VM id (vm- and hex digits)", field, id ? id : "");
+    return 0;
+}
+
+int vm_snapshot_id_check(const char *field, const char *id, cu_error **err)
+{
+    if (!hex_id(id, "snap-"))
+        return cu_error_set(err, 400, CU_E_INVALID_FIELD, field,
+                            "%s '%s' is not a snapshot id (snap- and hex digits)", field,
+                            id ? id : "");
+    return 0;
+}
+
+/* "snapshots" and "restore"; out->snapshots is set (an empty list when absent). */
+static int parse_snapshots(const json_t *j, vm_spec *out, cu_error **err)
+{
+    static const cu_json_field snap_fields[] = {
+        {"id", CU_JSON_STRING, true}, {"memory", CU_JSON_BOOLEAN, false}, {NULL}};
+    static const cu_json_field restore_fields[] = {
+        {"request", CU_JSON_STRING, true}, {"snapshot", CU_JSON_STRING, true}, {NULL}};
+    const json_t *list = json_object_get(j, "snapshots");
+    const json_t *rs = json_object_get(j, "restore");
+    if (list && !json_is_array(list))
+        return cu_error_set(err, 400, CU_E_INVALID_FIELD, "snapshots", "snapshots must be a list");
+    if (json_array_size(list) > 256)
+        return cu_error_set(err, 400, CU_E_INVALID_FIELD, "snapshots",
+                            "at most 256 snapshots per VM");
+    size_t i;
+    const json_t *e;
+    json_array_foreach(list, i, e)
+    {
+        if (!json_is_object(e))
+            return cu_error_set(err, 400, CU_E_INVALID_FIELD, "snapshots",
+                                "each snapshot is {\"id\", \"memory\"}");
+        if (cu_json_check_fields(e, snap_fields, err) < 0 ||
+            vm_snapshot_id_check("snapshots.id", cu_json_str(e, "id"), err) < 0)
+            return -1;
+    }
+    if (rs && !json_is_null(rs)) {
+        if (cu_json_check_fields(rs, restore_fields, err) < 0 ||
+            vm_snapshot_id_check("restore.snapshot", cu_json_str(rs, "snapshot"), err) < 0)
+            return -1;
+        if (strlen(cu_json_str(rs, "request")) >= 64)
+            return cu_error_set(err, 400, CU_E_INVALID_FIELD, "restore.request",
+                                "restore.request is at most 63 characters");
+        out->restore_request = dup_or_null(rs, "request");
+        out->restore_snapshot = dup_or_null(rs, "snapshot");
+    }
+    out->snapshots = list ? json_deep_copy(list) : json_array();
+    return 0;
+}
+
+/* "export": {"image_id", "snapshot"?}. */
+static int parse_export(const json_t *j, vm_spec *out, cu_error **err)
+{
+    static const cu_json_field fields[] = {
+        {"image_id", CU_JSON_STRING, true}, {"snapshot", CU_JSON_STRING, false}, {NULL}};
+    const json_t *ex = json_object_get(j, "export");
+    if (ex == NULL || json_is_null(ex))
+        return 0;
+    const char *snap = cu_json_str(ex, "snapshot");
+    if (cu_json_check_fields(ex, fields, err) < 0 ||
+        (snap && vm_snapshot_id_check("export.snapshot", snap, err) < 0))
+        return -1;
+    if (!hex_id(cu_json_str(ex, "image_id"), "img-"))
+        return cu_error_set(err, 400, CU_E_INVALID_FIELD, "export.image_id",
+                            "export.image_id is not an image id (img- and hex digits)");
+    out->export_image = dup_or_null(ex, "image_id");
+    out->export_snapshot = dup_or_null(ex, "snapshot");
     return 0;
 }
 
@@ -108,7 +182,9 @@ int vm_spec_from_json(const json_t *j, vm_spec *out, cu_error **err)
         {"memory_mib", CU_JSON_INTEGER, true}, {"disk_gib", CU_JSON_INTEGER, true},
         {"stop_mode", CU_JSON_STRING, false},  {"reboot_request", CU_JSON_STRING, false},
         {"image", CU_JSON_OBJECT, true},       {"cloud_init", CU_JSON_OBJECT, true},
-        {"autostart", CU_JSON_STRING, false},  {NULL}};
+        {"autostart", CU_JSON_STRING, false},  {"snapshots", CU_JSON_ARRAY, false},
+        {"restore", CU_JSON_OBJECT, false},    {"export", CU_JSON_OBJECT, false},
+        {NULL}};
     static const cu_json_field ci_fields[] = {{"meta_data", CU_JSON_STRING, true},
                                               {"user_data", CU_JSON_STRING, true},
                                               {"network_config", CU_JSON_STRING, false},
@@ -125,7 +201,8 @@ int vm_spec_from_json(const json_t *j, vm_spec *out, cu_error **err)
         (autostart && strcmp(autostart, "last") != 0 &&
          one_of("autostart", autostart, "always", "never", err) < 0) ||
         parse_sizes(j, out, err) < 0 || cu_json_check_fields(ci, ci_fields, err) < 0 ||
-        parse_image(json_object_get(j, "image"), &out->image, err) < 0) {
+        parse_image(json_object_get(j, "image"), &out->image, err) < 0 ||
+        parse_snapshots(j, out, err) < 0 || parse_export(j, out, err) < 0) {
         vm_spec_clear(out);
         return -1;
     }
@@ -154,12 +231,19 @@ json_t *vm_spec_to_json(const vm_spec *s)
         "initrd_checksum", i->initrd_checksum);
     json_t *ci = json_pack("{s:s, s:s, s:s?}", "meta_data", s->meta_data, "user_data",
                            s->user_data, "network_config", s->network_config);
-    return json_pack("{s:s, s:s, s:s, s:I, s:s?, s:i, s:I, s:I, s:s, s:s?, s:s, s:o, s:o}", "id",
-                     s->id, "name", s->name, "desired_state", s->desired_state, "generation",
-                     s->generation, "operation_id", s->operation_id, "vcpus", s->vcpus,
-                     "memory_mib", s->memory_mib, "disk_gib", s->disk_gib, "stop_mode",
-                     s->stop_mode, "reboot_request", s->reboot_request, "autostart",
-                     s->autostart, "image", img, "cloud_init", ci);
+    json_t *restore = s->restore_request ? json_pack("{s:s, s:s}", "request", s->restore_request,
+                                                     "snapshot", s->restore_snapshot)
+                                         : json_null();
+    json_t *export = s->export_image ? json_pack("{s:s, s:s?}", "image_id", s->export_image,
+                                                 "snapshot", s->export_snapshot)
+                                     : json_null();
+    return json_pack(
+        "{s:s, s:s, s:s, s:I, s:s?, s:i, s:I, s:I, s:s, s:s?, s:s, s:o, s:o, s:o, s:o, s:o}", "id",
+        s->id, "name", s->name, "desired_state", s->desired_state, "generation", s->generation,
+        "operation_id", s->operation_id, "vcpus", s->vcpus, "memory_mib", s->memory_mib,
+        "disk_gib", s->disk_gib, "stop_mode", s->stop_mode, "reboot_request", s->reboot_request,
+        "autostart", s->autostart, "image", img, "cloud_init", ci, "snapshots",
+        s->snapshots ? json_deep_copy(s->snapshots) : json_array(), "restore", restore, "export", export);
 }
 
 void vm_spec_clear(vm_spec *s)
@@ -170,7 +254,11 @@ void vm_spec_clear(vm_spec *s)
                        &s->image.id,    &s->image.name,     &s->image.url,
                        &s->image.checksum, &s->image.format, &s->image.architecture,
                        &s->image.boot,  &s->image.kernel_url, &s->image.initrd_url,
-                       &s->image.cmdline, &s->image.kernel_checksum, &s->image.initrd_checksum};
+                       &s->image.cmdline, &s->image.kernel_checksum, &s->image.initrd_checksum,
+                       &s->restore_request, &s->restore_snapshot, &s->export_image,
+                       &s->export_snapshot};
+    json_decref(s->snapshots);
+    s->snapshots = NULL;
     for (size_t i = 0; i < sizeof(fields) / sizeof(*fields); i++) {
         free(*fields[i]);
         *fields[i] = NULL;

@@ -15,7 +15,10 @@
  *              "initrd_checksum"?, "cmdline"?},
  * URLs may be paths ("/v1/images/…/files/…"): files the control plane
  * serves itself, fetched from it with the agent's credentials.
- *    "cloud_init": {"meta_data": "…", "user_data": "…", "network_config"?: "…"}} */
+ *    "cloud_init": {"meta_data": "…", "user_data": "…", "network_config"?: "…"},
+ *    "snapshots"?: [{"id": "snap-…", "memory": bool}] (the disk's snapshots, vm_snapshots.h),
+ *    "restore"?: {"request": "op-…", "snapshot": "snap-…"} | null,
+ *    "export"?: {"image_id": "img-…", "snapshot"?: "snap-…"} | null (vm_export.h)} */
 #ifndef CUMULUS_AGENT_VM_SPEC_H
 #define CUMULUS_AGENT_VM_SPEC_H
 
@@ -39,6 +42,9 @@ typedef struct vm_spec {
     long long memory_mib, disk_gib;
     vm_image image;
     char *meta_data, *user_data, *network_config; /* network_config may be NULL */
+    json_t *snapshots; /* [{"id": "snap-…", "memory": bool}]: never NULL once parsed */
+    char *restore_request, *restore_snapshot; /* a new request restores once; NULL = none */
+    char *export_image, *export_snapshot; /* vm_export.h; NULL = none / the disk as it is */
 } vm_spec;
 
 int vm_spec_from_json(const json_t *j, vm_spec *out, cu_error **err);
@@ -47,5 +53,7 @@ void vm_spec_clear(vm_spec *s);
 
 /* An id the agent uses as a directory name: "vm-" + hex, nothing else. */
 int vm_id_check(const char *field, const char *id, cu_error **err);
+/* Likewise a snapshot id: "snap-" + hex (it names a snapshot in the disk). */
+int vm_snapshot_id_check(const char *field, const char *id, cu_error **err);
 
 #endif

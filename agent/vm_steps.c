@@ -16,6 +16,8 @@
 #include "image_cache.h"
 #include "log.h"
 #include "seed_iso.h"
+#include "vm_export.h"
+#include "vm_snapshots.h"
 
 /* Progress: image download 5-60 %, disk 65, seed 70, QEMU 80, running 100. */
 static void on_download(void *opaque, long long done, long long total)
@@ -283,12 +285,21 @@ void vm_steps_converge(agent *a, vm_record *r)
     _cleanup_error_ cu_error *err = NULL;
     int ok = vm_spec_from_json(snapshot, &s, &err) == 0;
     json_decref(snapshot);
-    if (destroyed)
+    if (destroyed) {
         destroy(a, r);
-    else if (ok && strcmp(s.desired_state, "running") == 0)
+    } else if (ok && vm_snapshots_converge(a, r, &s, &err) < 0) {
+        /* The VM is as it was; the order stays unapplied, the error says why. */
+        vm_record_error(r, s.generation, err->code && strcmp(err->code, CU_E_NOT_FOUND) == 0
+                                             ? CU_E_NOT_FOUND
+                                             : "snapshot_failed",
+                        err->message);
+    } else if (ok && vm_export_converge(a, r, &s, &err) < 0) {
+        vm_record_error(r, s.generation, "image_failed", err->message);
+    } else if (ok && strcmp(s.desired_state, "running") == 0) {
         ensure_running(a, r, &s);
-    else if (ok)
+    } else if (ok) {
         ensure_stopped(a, r, &s);
+    }
     if (ok)
         vm_spec_clear(&s);
 }
@@ -310,6 +321,7 @@ static int autostarts(const vm_record *r)
 
 void vm_steps_adopt(agent *a, vm_record *r)
 {
+    vm_snapshots_refresh(a, r);
     _cleanup_error_ cu_error *err = NULL;
     if (!vm_proc_alive(&r->rt) && vm_proc_recover(a, r->id, &r->rt)) {
         log_warn("VM %s: found QEMU pid %d through its pidfile (the agent stopped before "

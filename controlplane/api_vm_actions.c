@@ -27,7 +27,7 @@ static const char *desired_for(const char *type)
     return strcmp(type, "stop") == 0 || strcmp(type, "power_off") == 0 ? "stopped" : "running";
 }
 
-static int refuse_busy(cp_app *app, const json_t *vm, cu_error **err)
+int vm_refuse_busy(cp_app *app, const json_t *vm, cu_error **err)
 {
     json_t *op = NULL;
     int r = ops_find_in_flight(app, cu_json_str(vm, "id"), &op, err);
@@ -53,7 +53,7 @@ static json_t *apply_action(cp_app *app, const json_t *vm, const char *type, cu_
                      cu_json_str(vm, "name"));
         return NULL;
     }
-    if (refuse_busy(app, vm, err) < 0)
+    if (vm_refuse_busy(app, vm, err) < 0)
         return NULL;
     int placed = cu_json_str(vm, "host_id") != NULL;
     const char *desired = desired_for(type);

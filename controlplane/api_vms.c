@@ -145,6 +145,10 @@ static int check_create(cp_app *app, const json_t *b, vm_request *v, cu_error **
                                 cu_json_str(b, "image"), "/v1/images", err)) ||
         !(v->keys = resolve_keys(app, json_is_array(refs) ? refs : NULL, err)))
         return -1;
+    if (strcmp(cu_json_str(v->image, "state") ?: "ready", "ready") != 0)
+        return cu_error_set(err, 409, CU_E_CONFLICT, "image",
+                            "image '%s' is %s: VMs can be made from it once it is ready",
+                            cu_json_str(v->image, "name"), cu_json_str(v->image, "state"));
     if (json_array_size(v->keys) == 0 && v->user_data == NULL)
         return cu_error_set(err, 400, CU_E_INVALID_FIELD, "ssh_keys",
                             "give at least one SSH key (or user_data that sets up your own "

@@ -257,9 +257,17 @@ static json_t *our_config(const ci_input *in)
         json_object_set_new(user, "ssh_authorized_keys", keys);
     else
         json_decref(keys);
-    return must(json_pack("{s:s, s:b, s:b, s:b, s:b, s:[o]}", "hostname", in->hostname,
-                          "preserve_hostname", 0, "manage_etc_hosts", 1, "ssh_pwauth", 0,
-                          "disable_root", 1, "users", user));
+    json_t *cfg = must(json_pack("{s:s, s:b, s:b, s:b, s:b, s:[o]}", "hostname", in->hostname,
+                                 "preserve_hostname", 0, "manage_etc_hosts", 1, "ssh_pwauth", 0,
+                                 "disable_root", 1, "users", user));
+    if (in->new_machine_id)
+        json_object_set_new(
+            cfg, "bootcmd",
+            must(json_pack("[[s, s, s, s, s, s]]", "cloud-init-per", "instance",
+                           "cumulus-machine-id", "sh", "-c",
+                           "rm -f /etc/machine-id /var/lib/dbus/machine-id &&"
+                           " systemd-machine-id-setup")));
+    return cfg;
 }
 
 static void merge_into(json_t *ours, const json_t *theirs);

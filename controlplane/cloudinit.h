@@ -19,6 +19,7 @@
 #define CUMULUS_CP_CLOUDINIT_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "error.h"
@@ -29,6 +30,10 @@ typedef struct ci_input {
     const char *login_user;      /* the image's default login user, e.g. "debian" */
     const char *const *ssh_keys; /* OpenSSH public key lines, NULL-terminated (may be empty) */
     const char *user_data;       /* the user's own user-data, or NULL */
+    /* The image was made from another VM's disk: give this instance a
+     * machine-id of its own (once per instance-id), so clones never share
+     * one (nor the DHCP client ids and journal ids derived from it). */
+    bool new_machine_id;
 } ci_input;
 
 #define CLOUDINIT_USER_DATA_MAX 65536 /* bytes */

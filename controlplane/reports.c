@@ -20,10 +20,12 @@
 #include <string.h>
 
 #include "cleanup.h"
+#include "image_export.h"
 #include "json_util.h"
 #include "log.h"
 #include "ops.h"
 #include "schema.h"
+#include "snapshots.h"
 #include "store.h"
 
 static long long jint(const json_t *o, const char *k)
@@ -82,7 +84,11 @@ static void advance_operation(cp_app *app, const json_t *vm, const json_t *rep, 
     const json_t *error = json_object_get(rep, "error");
     const char *state = cu_json_str(rep, "state");
     const char *wanted = wanted_state(vm);
-    if (want && jint(rep, "applied_generation") >= want && strcmp(state, wanted) == 0) {
+    if (want && json_is_object(error) && jint(error, "generation") >= want) {
+        /* This order failed (in part: a snapshot fails with the VM as it was). */
+        ops_finish(app, op_id, cu_json_str(error, "code") ? cu_json_str(error, "code") : "failed",
+                   cu_json_str(error, "message"), err);
+    } else if (want && jint(rep, "applied_generation") >= want && strcmp(state, wanted) == 0) {
         if (strcmp(wanted, "running") == 0)
             advance_boot(app, op_id, json_object_get(rep, "guest"), err);
         else
@@ -129,6 +135,8 @@ static void apply_vm(cp_app *app, const char *host_id, const json_t *rep, cu_err
                    json_is_object(error) ? cu_json_str(error, "message") : cu_json_str(rep, "message"),
                    cu_json_str(guest, "state"), cu_json_str(guest, "message"),
                    json_is_integer(secs) ? json_integer_value(secs) : -1LL, id);
+        snapshots_apply_report(app, id, rep, err);
+        image_export_apply_report(app, id, rep, err);
         advance_operation(app, vm, rep, err);
     }
     json_decref(vm);

@@ -250,8 +250,46 @@ static const char migration_8[] =
     "CREATE TRIGGER images_event_delete AFTER DELETE ON images BEGIN " EVENT_INSERT
     "'image.deleted', 'image', OLD.id, OLD.name, json_object('origin', OLD.origin); END;";
 
+/* Snapshots (snapshots.h): internal qcow2 snapshots of a VM's disk, with
+ * the VM's memory when asked; they live in the VM's disk, so they go with
+ * the VM.  A restore is a request the host carries out once.  Images made
+ * from a VM (a snapshot, or a baked disk) are 'creating' until their file
+ * is here, checked; `source` says where they came from. */
+static const char migration_9[] =
+    "CREATE TABLE snapshots ("
+    "  seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,"
+    "  vm_id TEXT NOT NULL REFERENCES vms(id) ON DELETE CASCADE, name TEXT NOT NULL,"
+    "  memory INTEGER NOT NULL DEFAULT 0,"
+    "  state TEXT NOT NULL CHECK (state IN ('creating','ready','deleting','error')),"
+    "  generation INTEGER NOT NULL DEFAULT 0, vm_state_bytes INTEGER, taken_at TEXT,"
+    "  error_message TEXT, created_at " TS ", UNIQUE (vm_id, name));"
+    "CREATE INDEX snapshots_vm ON snapshots(vm_id);"
+    "ALTER TABLE vms ADD COLUMN restore_request TEXT;"
+    "ALTER TABLE vms ADD COLUMN restore_snapshot TEXT;"
+    "ALTER TABLE vms ADD COLUMN export_image TEXT;"
+    "ALTER TABLE vms ADD COLUMN export_snapshot TEXT;"
+    "ALTER TABLE images ADD COLUMN state TEXT NOT NULL DEFAULT 'ready'"
+    "  CHECK (state IN ('creating','ready','error'));"
+    "ALTER TABLE images ADD COLUMN source TEXT;"
+    "ALTER TABLE images ADD COLUMN size_bytes INTEGER;"
+    "CREATE TRIGGER snapshots_event_insert AFTER INSERT ON snapshots BEGIN " EVENT_INSERT
+    "'snapshot.created', 'snapshot', NEW.id, NEW.name, json_object('vm_id', NEW.vm_id,"
+    " 'state', NEW.state, 'memory', json(CASE WHEN NEW.memory THEN 'true' ELSE 'false' END));"
+    " END;"
+    "CREATE TRIGGER snapshots_event_update AFTER UPDATE OF state ON snapshots"
+    " WHEN OLD.state IS NOT NEW.state BEGIN " EVENT_INSERT
+    "'snapshot.state_changed', 'snapshot', NEW.id, NEW.name, json_object('vm_id', NEW.vm_id,"
+    " 'old', OLD.state, 'new', NEW.state, 'message', NEW.error_message); END;"
+    "CREATE TRIGGER snapshots_event_delete AFTER DELETE ON snapshots BEGIN " EVENT_INSERT
+    "'snapshot.deleted', 'snapshot', OLD.id, OLD.name, json_object('vm_id', OLD.vm_id); END;"
+    "CREATE TRIGGER images_event_update AFTER UPDATE OF state ON images"
+    " WHEN OLD.state IS NOT NEW.state BEGIN " EVENT_INSERT
+    "'image.state_changed', 'image', NEW.id, NEW.name, json_object('old', OLD.state,"
+    " 'new', NEW.state); END;";
+
 static const char *const migrations[] = {migration_1, migration_2, migration_3, migration_4,
-                                         migration_5, migration_6, migration_7, migration_8};
+                                         migration_5, migration_6, migration_7, migration_8,
+                                         migration_9};
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 int schema_latest_version(void)

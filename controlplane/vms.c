@@ -6,7 +6,9 @@
 #include <stdlib.h>
 
 #include "cloudinit.h"
+#include "image_export.h"
 #include "json_util.h"
+#include "snapshots.h"
 #include "store.h"
 
 json_t *vm_row_to_api(json_t *row)
@@ -47,7 +49,8 @@ int vm_render_cloud_init(cp_app *app, const char *ref, char **meta_data, char **
 {
     json_t *row = NULL;
     int r = store_get(app->store, &row, err,
-                      "SELECT v.id, v.name, v.ssh_keys AS ssh_keys_json, v.user_data, i.login_user"
+                      "SELECT v.id, v.name, v.ssh_keys AS ssh_keys_json, v.user_data, i.login_user,"
+                      " i.origin IN ('snapshot', 'bake') AS from_vm"
                       " FROM vms v JOIN images i ON i.id = v.image_id"
                       " WHERE v.id = ?1 OR v.name = ?1",
                       "s", ref);
@@ -64,7 +67,8 @@ int vm_render_cloud_init(cp_app *app, const char *ref, char **meta_data, char **
                    .hostname = cu_json_str(row, "name"),
                    .login_user = cu_json_str(row, "login_user"),
                    .ssh_keys = lines,
-                   .user_data = cu_json_str(row, "user_data")};
+                   .user_data = cu_json_str(row, "user_data"),
+                   .new_machine_id = json_integer_value(json_object_get(row, "from_vm")) != 0};
     *meta_data = cloudinit_render_meta_data(&in, err);
     *user_data = *meta_data ? cloudinit_render_user_data(&in, err) : NULL;
     free(lines);
@@ -123,5 +127,10 @@ json_t *vm_build_spec(cp_app *app, const char *vm_id, cu_error **err)
                         json_pack("{s:s, s:s}", "meta_data", meta, "user_data", user));
     free(meta);
     free(user);
+    if (snapshots_add_to_spec(app, vm_id, spec, err) < 0 ||
+        image_export_add_to_spec(app, vm_id, spec, err) < 0) {
+        json_decref(spec);
+        return NULL;
+    }
     return spec;
 }

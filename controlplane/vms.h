@@ -22,6 +22,9 @@ json_t *vm_row_to_api(json_t *row);
 /* Looks a VM up by id or name: 1 (*vm set), 0 none, -1 error. */
 int vm_lookup(cp_app *app, const char *ref, json_t **vm, cu_error **err);
 
+/* 409 busy naming the operation in flight on the VM, if any: -1; else 0. */
+int vm_refuse_busy(cp_app *app, const json_t *vm, cu_error **err);
+
 /* Renders the VM's cloud-init seed: meta-data and user-data (malloc'd). */
 int vm_render_cloud_init(cp_app *app, const char *ref, char **meta_data, char **user_data,
                          cu_error **err);

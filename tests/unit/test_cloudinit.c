@@ -218,6 +218,25 @@ static void test_merge_users_other_forms(void **state)
     assert_json(json_array_get(users, 2), "{\"name\": \"erin\", \"shell\": \"/bin/sh\"}");
 }
 
+static void test_new_machine_id(void **state)
+{
+    (void)state;
+    ci_input in = input("#cloud-config\nbootcmd: [echo hi]\n", one_key);
+    in.new_machine_id = true;
+    _cleanup_error_ cu_error *err = NULL;
+    _cleanup_free_ char *text = cloudinit_render_user_data(&in, &err);
+    assert_non_null(text);
+    json_auto_t *cfg = config_of(text);
+    /* ours first, once per instance-id; the user's bootcmd still runs */
+    assert_json(json_object_get(cfg, "bootcmd"),
+                "[[\"cloud-init-per\", \"instance\", \"cumulus-machine-id\", \"sh\", \"-c\","
+                " \"rm -f /etc/machine-id /var/lib/dbus/machine-id && systemd-machine-id-setup\"],"
+                " \"echo hi\"]");
+    /* an ordinary image gets none */
+    json_auto_t *plain = render_config(NULL, one_key);
+    assert_null(json_object_get(plain, "bootcmd"));
+}
+
 static void test_merge_hostname_and_scalars(void **state)
 {
     (void)state;
@@ -492,6 +511,7 @@ int main(void)
         cmocka_unit_test(test_merge_same_login_user),
         cmocka_unit_test(test_merge_users_other_forms),
         cmocka_unit_test(test_merge_hostname_and_scalars),
+        cmocka_unit_test(test_new_machine_id),
         cmocka_unit_test(test_merge_nested),
         cmocka_unit_test(test_merge_empty_cloud_config),
         cmocka_unit_test(test_script_multipart),
