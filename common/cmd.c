@@ -148,11 +148,12 @@ char *cu_cmd_to_string(const cu_cmd *c)
     return buf;
 }
 
-/* In the child: stdio, fds, exec.  Only async-signal-safe calls. */
-static void child_exec(cu_cmd *c, int out_w, int err_w)
+/* In the child: stdio, fds, exec.  Only async-signal-safe calls.  `in_r`
+ * < 0 reads /dev/null. */
+static void child_exec(cu_cmd *c, int in_r, int out_w, int err_w)
 {
-    int devnull = open("/dev/null", O_RDONLY);
-    if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0)
+    int in = in_r >= 0 ? in_r : open("/dev/null", O_RDONLY);
+    if (in < 0 || dup2(in, 0) < 0 || dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0)
         _exit(127);
     closefrom(3);
     sigset_t none;
@@ -257,7 +258,7 @@ int cu_cmd_run(cu_cmd *c, cu_error **err)
     }
     pid_t pid = fork();
     if (pid == 0)
-        child_exec(c, out_p[1], err_p[1]);
+        child_exec(c, -1, out_p[1], err_p[1]);
     close(out_p[1]);
     close(err_p[1]);
     if (pid < 0) {
@@ -281,6 +282,23 @@ int cu_cmd_run(cu_cmd *c, cu_error **err)
                             c->argv.v[0], WTERMSIG(ws), why);
     return cu_error_set(err, 500, CU_E_INTERNAL, NULL, "'%s' failed (exit status %d): %s",
                         c->argv.v[0], c->status, why);
+}
+
+pid_t cu_cmd_start(cu_cmd *c, int in_fd, int out_fd, cu_error **err)
+{
+    _cleanup_free_ char *line = cu_cmd_to_string(c);
+    log_debug("starting: %s", line);
+    reset(&c->out);
+    reset(&c->err);
+    _cleanup_close_ int devnull = -1;
+    if (out_fd < 0 && (out_fd = devnull = open("/dev/null", O_WRONLY | O_CLOEXEC)) < 0)
+        return cu_error_errno(err, errno, "cannot run '%s': /dev/null", c->argv.v[0]);
+    pid_t pid = fork();
+    if (pid == 0)
+        child_exec(c, in_fd, out_fd, out_fd);
+    if (pid < 0)
+        return cu_error_errno(err, errno, "cannot run '%s': fork", c->argv.v[0]);
+    return pid;
 }
 
 const char *cu_cmd_stdout(const cu_cmd *c)

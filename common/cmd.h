@@ -24,6 +24,14 @@ void cu_cmd_timeout(cu_cmd *c, unsigned seconds);
 /* Runs to completion.  Returns 0 when it exited 0; otherwise -1 with an
  * error quoting the program, its exit status and the end of its stderr. */
 int cu_cmd_run(cu_cmd *c, cu_error **err);
+/* Starts the program and returns at once: the child's stdin reads from
+ * `in_fd` and its stdout and stderr both write to `out_fd` (-1: /dev/null
+ * for either).  Returns its pid, which the caller must reap (waitpid) and
+ * may kill; or -1 with an error.  Nothing is captured: cu_cmd_stdout()
+ * and cu_cmd_stderr() stay empty.  (For long commands whose output is
+ * streamed to a file, such as a run's SSH session.) */
+pid_t cu_cmd_start(cu_cmd *c, int in_fd, int out_fd, cu_error **err);
+
 /* After cu_cmd_run: what the child wrote (NUL-terminated, never NULL). */
 const char *cu_cmd_stdout(const cu_cmd *c);
 const char *cu_cmd_stderr(const cu_cmd *c);

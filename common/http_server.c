@@ -539,6 +539,11 @@ int http_request_socket(const http_request *req)
     return info ? info->connect_fd : -1;
 }
 
+void http_request_no_timeout(const http_request *req)
+{
+    MHD_set_connection_option(req->conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned int)0);
+}
+
 int http_socket_closed(int fd)
 {
     if (fd < 0)

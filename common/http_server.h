@@ -104,6 +104,12 @@ const char *http_header(const http_request *req, const char *name);
  * failed, 0 otherwise; it never blocks and reads nothing. */
 int http_request_socket(const http_request *req);
 int http_socket_closed(int fd);
+/* Lifts the inactivity timeout (connection_timeout) of the request's
+ * connection, for a stream that may stay silent for longer than that
+ * (libmicrohttpd closes a connection whose last write is older than the
+ * timeout as soon as the stream has bytes again).  The stream must then
+ * notice a client that went away itself (http_socket_closed). */
+void http_request_no_timeout(const http_request *req);
 
 /* Matches `path` against `pattern`; on success fills params (malloc'd) and
  * returns 1, else 0.  Exposed for unit tests. */

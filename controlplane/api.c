@@ -50,6 +50,11 @@ const http_route cp_routes[] = {
     {"GET", "/v1/operations/{id}", api_ops_get, ADMIN},
     {"GET", "/v1/operations/{id}/wait", api_ops_wait, ADMIN},
     {"GET", "/v1/events", api_events_list, ADMIN},
+    {"GET", "/v1/runs", api_runs_list, ADMIN},
+    {"POST", "/v1/runs", api_runs_create, ADMIN},
+    {"GET", "/v1/runs/{id}", api_runs_get, ADMIN},
+    {"DELETE", "/v1/runs/{id}", api_runs_delete, ADMIN},
+    {"GET", "/v1/runs/{id}/output", api_runs_output, ADMIN},
 };
 const size_t cp_nroutes = sizeof(cp_routes) / sizeof(cp_routes[0]);
 

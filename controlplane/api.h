@@ -72,6 +72,11 @@ int api_snapshots_image(http_request *, http_response *, cu_error **);
 int api_ops_list(http_request *, http_response *, cu_error **);
 int api_ops_get(http_request *, http_response *, cu_error **);
 int api_ops_wait(http_request *, http_response *, cu_error **);
+int api_runs_list(http_request *, http_response *, cu_error **);
+int api_runs_create(http_request *, http_response *, cu_error **);
+int api_runs_get(http_request *, http_response *, cu_error **);
+int api_runs_delete(http_request *, http_response *, cu_error **);
+int api_runs_output(http_request *, http_response *, cu_error **);
 
 #endif
 

@@ -20,6 +20,7 @@
 #include "scheduler.h"
 #include "schema.h"
 #include "validate.h"
+#include "vm_create.h"
 #include "vms.h"
 
 static const char *const vm_states[] = {"pending", "provisioning", "running", "stopped",
@@ -106,11 +107,6 @@ static json_t *resolve_keys(cp_app *app, const json_t *refs, cu_error **err)
     return keys;
 }
 
-typedef struct vm_request {
-    const char *name, *user_data, *boot, *host, *autostart;
-    json_t *size, *image, *keys;
-} vm_request;
-
 static void vm_request_clear(vm_request *v)
 {
     json_decref(v->size);
@@ -182,11 +178,11 @@ static json_t *insert_vm(cp_app *app, const char *id, const vm_request *v, cu_er
     _cleanup_free_ char *keys = json_dumps(v->keys, JSON_COMPACT);
     if (store_exec(app->store, err,
                    "INSERT INTO vms (id, name, size, vcpus, memory_mib, disk_gib, image_id,"
-                   " ssh_keys, user_data, boot, autostart, desired_state, state, host_id)"
-                   " VALUES (?,?,?,?,?,?,?,?,?,?,?,'running','pending',?)",
-                   "sssiiissssss", id, v->name, sr.size_name, sr.vcpus, sr.memory_mib, sr.disk_gib,
+                   " ssh_keys, user_data, boot, autostart, desired_state, state, host_id, run_id)"
+                   " VALUES (?,?,?,?,?,?,?,?,?,?,?,'running','pending',?,?)",
+                   "sssiiisssssss", id, v->name, sr.size_name, sr.vcpus, sr.memory_mib, sr.disk_gib,
                    cu_json_str(v->image, "id"), keys, v->user_data, v->boot,
-                   v->autostart ? v->autostart : "last", host) < 0) {
+                   v->autostart ? v->autostart : "last", host, v->run_id) < 0) {
         api_exists_error(err, "name", "VM", v->name);
         return NULL;
     }
@@ -290,4 +286,45 @@ int api_vms_cloud_init(http_request *req, http_response *resp, cu_error **err)
         return -1;
     resp->body = json_pack("{s:s, s:s}", "meta_data", meta, "user_data", user);
     return 0;
+}
+
+/* ---- for VMs the control plane makes itself (vm_create.h) ------------ */
+
+json_t *api_lookup_ref(cp_app *app, const char *sql, const char *field, const char *ref,
+                       const char *listing, cu_error **err)
+{
+    return lookup_ref(app, sql, field, ref, listing, err);
+}
+
+json_t *api_resolve_keys(cp_app *app, const json_t *refs, cu_error **err)
+{
+    return resolve_keys(app, refs, err);
+}
+
+json_t *vm_insert(cp_app *app, const char *id, const vm_request *v, cu_error **err)
+{
+    return insert_vm(app, id, v, err);
+}
+
+int vm_request_delete(cp_app *app, const char *vm_id, cu_error **err)
+{
+    json_t *vm = NULL, *op = NULL;
+    if (store_tx_begin(app->store, err) < 0)
+        return -1;
+    int r = vm_lookup(app, vm_id, &vm, err);
+    if (r == 1 && strcmp(cu_json_str(vm, "desired_state"), "deleted") != 0)
+        r = (op = delete_vm(app, vm, err)) ? 1 : -1;
+    else if (r == 1)
+        r = 0;
+    json_decref(vm);
+    json_decref(op);
+    if (r < 0) {
+        store_tx_rollback(app->store);
+        return -1;
+    }
+    if (store_tx_commit(app->store, err) < 0)
+        return -1;
+    ops_notify(app);
+    orders_kick(app);
+    return r;
 }

@@ -30,6 +30,7 @@ typedef struct cp_app {
     unsigned reconcile_ms;                     /* how often the reconciler looks */
 
     cu_loop reconciler; /* orders.c */
+    struct cp_runs *runs; /* the workers of runs in flight (runs.c) */
 } cp_app;
 
 #endif

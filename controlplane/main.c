@@ -15,6 +15,7 @@
 #include "fsutil.h"
 #include "log.h"
 #include "orders.h"
+#include "runs.h"
 
 static const cu_config_key keys[] = {
     {"listen", "CUMULUS_CP_LISTEN", "127.0.0.1:8080",
@@ -98,11 +99,14 @@ static int app_init(cp_app *app, const cu_config *cfg, cu_error **err)
     store_on_events(app->store, events_wake, app); /* event streams wake on commit */
     if (auth_bootstrap(app, err) < 0)
         return -1;
-    return orders_start(app, err);
+    if (orders_start(app, err) < 0)
+        return -1;
+    return runs_start(app, err);
 }
 
 static void app_fini(cp_app *app)
 {
+    runs_free(app); /* before the reconciler stops: a run's last deletes may go out */
     orders_stop(app);
     store_close(app->store);
     pthread_cond_destroy(&app->ops_changed);
@@ -138,6 +142,7 @@ static int run(const cu_config *cfg, cu_error **err)
     app.stopping = 1;
     pthread_cond_broadcast(&app.ops_changed);
     pthread_mutex_unlock(&app.ops_lock);
+    runs_stop(&app); /* runs in flight end their commands and ask for their VMs' deletion */
     http_server_stop(srv); /* finishes requests in flight */
     app_fini(&app);
     return 0;

@@ -287,9 +287,40 @@ static const char migration_9[] =
     "'image.state_changed', 'image', NEW.id, NEW.name, json_object('old', OLD.state,"
     " 'new', NEW.state); END;";
 
+/* Runs (runs.h): a throwaway VM that runs one command over SSH and is
+ * destroyed.  `result_state` is the outcome once it is known, kept while
+ * the VM is being destroyed (state 'destroying'), so a restart mid-way
+ * still ends the run as it would have.  The run's VM says whose it is
+ * (vms.run_id).  No foreign keys: a finished run outlives its VM and may
+ * outlive its image. */
+static const char migration_10[] =
+    "CREATE TABLE runs ("
+    "  seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,"
+    "  image_id TEXT NOT NULL, image TEXT NOT NULL, size TEXT NOT NULL,"
+    "  command TEXT NOT NULL, timeout_s INTEGER NOT NULL,"
+    "  files TEXT NOT NULL DEFAULT '[]', ssh_keys TEXT NOT NULL DEFAULT '[]',"
+    "  state TEXT NOT NULL CHECK (state IN ('pending','booting','copying','running',"
+    "   'destroying','succeeded','failed','error')),"
+    "  result_state TEXT CHECK (result_state IN ('succeeded','failed','error')),"
+    "  exit_code INTEGER, vm_id TEXT, operation_id TEXT, error_code TEXT, error_message TEXT,"
+    "  created_at " TS ", started_at TEXT, finished_at TEXT, updated_at " TS ");"
+    "CREATE INDEX runs_state ON runs(state);"
+    "ALTER TABLE vms ADD COLUMN run_id TEXT;"
+    "CREATE TRIGGER runs_event_insert AFTER INSERT ON runs BEGIN " EVENT_INSERT
+    "'run.created', 'run', NEW.id, NEW.id, json_object('state', NEW.state, 'vm_id', NEW.vm_id,"
+    " 'image', NEW.image, 'size', NEW.size); END;"
+    "CREATE TRIGGER runs_event_update AFTER UPDATE OF state ON runs"
+    " WHEN OLD.state IS NOT NEW.state BEGIN " EVENT_INSERT
+    "'run.state_changed', 'run', NEW.id, NEW.id, json_object('old', OLD.state, 'new', NEW.state,"
+    " 'vm_id', NEW.vm_id, 'exit_code', NEW.exit_code, 'error', CASE WHEN NEW.error_code IS NULL"
+    " THEN NULL ELSE json_object('code', NEW.error_code, 'message', NEW.error_message) END); END;"
+    "CREATE TRIGGER runs_event_delete AFTER DELETE ON runs BEGIN " EVENT_INSERT
+    "'run.deleted', 'run', OLD.id, OLD.id, json_object('state', OLD.state, 'exit_code',"
+    " OLD.exit_code); END;";
+
 static const char *const migrations[] = {migration_1, migration_2, migration_3, migration_4,
                                          migration_5, migration_6, migration_7, migration_8,
-                                         migration_9};
+                                         migration_9, migration_10};
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 int schema_latest_version(void)

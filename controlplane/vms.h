@@ -12,7 +12,7 @@
     " v.ssh_keys AS ssh_keys_json, v.host_id, h.name AS host, h.address AS host_address,"          \
     " v.ssh_port, COALESCE(v.boot, i.boot) AS boot, v.autostart, v.guest_state, v.guest_message,"  \
     " v.boot_seconds, h.architecture IS NOT NULL AND h.architecture != i.architecture AS emulated," \
-    " v.created_at, v.updated_at"                                                                  \
+    " v.run_id, v.created_at, v.updated_at"                                                        \
     " FROM vms v JOIN images i ON i.id = v.image_id LEFT JOIN hosts h ON h.id = v.host_id"
 
 /* Adds the derived "ssh" member (user, host, port, command) once the port

@@ -1,0 +1,36 @@
+/* vm_create.h: making and deleting VMs from inside the control plane, the
+ * same way POST and DELETE /v1/vms do (api_vms.c), for code that owns VMs
+ * of its own (a run's throwaway VM, runs.h). */
+#ifndef CUMULUS_CP_VM_CREATE_H
+#define CUMULUS_CP_VM_CREATE_H
+
+#include <jansson.h>
+
+#include "app.h"
+
+/* A VM to create, its references resolved to rows. */
+typedef struct vm_request {
+    const char *name, *user_data, *boot, *host, *autostart;
+    json_t *size, *image, *keys; /* rows of sizes and images; the key copies the VM keeps */
+    const char *run_id;          /* the run that owns the VM, or NULL */
+} vm_request;
+
+/* Finds a row by id or name for a field of a request (`sql` takes ?1 =
+ * `ref`); an unknown reference is a 400 naming the field and `listing`. */
+json_t *api_lookup_ref(cp_app *app, const char *sql, const char *field, const char *ref,
+                       const char *listing, cu_error **err);
+/* Resolves ssh_keys (ids, names or fingerprints; NULL: none) to the
+ * copies a VM keeps, without duplicates. */
+json_t *api_resolve_keys(cp_app *app, const json_t *refs, cu_error **err);
+
+/* Places the VM and inserts it with its create operation, which it
+ * returns (call inside a store transaction; then ops_notify, orders_kick).
+ * 409 no_capacity when no host can take it. */
+json_t *vm_insert(cp_app *app, const char *id, const vm_request *v, cu_error **err);
+
+/* Asks for the VM's deletion as DELETE /v1/vms does (in its own
+ * transaction, then wakes the reconciler).  1 asked, 0 already gone or
+ * being deleted, -1 error. */
+int vm_request_delete(cp_app *app, const char *vm_id, cu_error **err);
+
+#endif
