@@ -64,11 +64,6 @@ static void *must(void *p)
     return p;
 }
 
-static json_t *copy(const json_t *v)
-{
-    return must(json_deep_copy(v));
-}
-
 /* Offset of the first byte that is not UTF-8 as Python decodes it (no
  * overlong forms, surrogates or code points past U+10FFFF), or len. */
 static size_t utf8_invalid_at(const unsigned char *s, size_t len)
