@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "cloudinit_merge.h"
 
+#include <ctype.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
