@@ -23,25 +23,50 @@ const char *guest_status_name(guest_status s)
     return s == GUEST_READY ? "ready" : s == GUEST_FAILED ? "failed" : "booting";
 }
 
-static void append_clean(char *buf, size_t size, const char *text)
+static void append_text(char *buf, size_t size, const char *text, int keep_lines)
 {
     size_t n = strlen(buf);
-    for (; text && *text && n + 1 < size; text++)
-        buf[n++] = (unsigned char)*text < 0x20 || *text == 0x7f ? ' ' : *text;
+    for (; text && *text && n + 1 < size; text++) {
+        int ctl = (unsigned char)*text < 0x20 || *text == 0x7f;
+        buf[n++] = ctl && !(keep_lines && (*text == '\n' || *text == '\t')) ? ' ' : *text;
+    }
     buf[n] = '\0';
+}
+
+static void append_clean(char *buf, size_t size, const char *text)
+{
+    append_text(buf, size, text, 0);
+}
+
+/* A bake's status and log, lines kept: the log's end matters most, so a
+ * long one loses its beginning. */
+static void bake_detail(const json_t *j, char *buf, size_t size)
+{
+    const char *status = cu_json_str(j, "status"), *log = cu_json_str(j, "log");
+    buf[0] = '\0';
+    append_text(buf, size, "cloud-init status --long:\n", 1);
+    append_text(buf, size, status ? status : "(not reported)\n", 1);
+    append_text(buf, size, "\nthe end of /var/log/cloud-init-output.log:\n", 1);
+    size_t room = size - strlen(buf) - 1, n = log ? strlen(log) : 0;
+    append_text(buf, size, log ? log + (n > room ? n - room : 0) : "(not reported)", 1);
 }
 
 int guest_channel_parse_line(const char *line, size_t len, guest_report *out)
 {
     json_t *j = json_loadb(line, len, JSON_REJECT_DUPLICATES, NULL);
     const char *event = cu_json_str(j, "event");
-    if (event == NULL || strcmp(event, "ready") != 0) {
+    int bake = event && strcmp(event, "bake") == 0;
+    if (event == NULL || (strcmp(event, "ready") != 0 && !bake)) {
         json_decref(j);
         return 0;
     }
     const json_t *errors = json_object_get(json_object_get(json_object_get(j, "result"), "v1"),
                                            "errors");
     out->message[0] = '\0';
+    out->bake = bake;
+    out->detail[0] = '\0';
+    if (bake)
+        bake_detail(j, out->detail, sizeof(out->detail));
     if (json_array_size(errors) == 0) {
         out->status = GUEST_READY;
         append_clean(out->message, sizeof(out->message), "cloud-init finished");
@@ -72,6 +97,8 @@ void guest_channel_read(const char *path, long long offset, guest_report *out, l
 {
     out->status = GUEST_BOOTING;
     out->message[0] = '\0';
+    out->bake = 0;
+    out->detail[0] = '\0';
     if (mtime)
         *mtime = 0;
     _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);

@@ -10,6 +10,15 @@
  *    "result": <cloud-init's /run/cloud-init/result.json, or null>}
  *
  * result.v1.errors lists what failed ("('scripts-user', RuntimeError(…))").
+ *
+ * A VM being baked into an image (a bake) reports once instead, from
+ * cloud-init's power_state condition, just before it powers off:
+ *
+ *   {"event": "bake", "boot_id", "uptime", "result": <as above>,
+ *    "status": <`cloud-init status --long`>, "log": <the end of
+ *    /var/log/cloud-init-output.log>}
+ *
+ * which counts as a "ready" line and also keeps the status and log.
  * No network is involved: a guest whose network configuration is broken
  * still reports, and nothing listens on the host's ports. */
 #ifndef CUMULUS_AGENT_GUEST_CHANNEL_H
@@ -26,9 +35,13 @@ typedef enum {
     GUEST_FAILED,  /* cloud-init finished with errors (message says which) */
 } guest_status;
 
+#define GUEST_DETAIL_MAX 6144 /* bytes of a bake's status and log kept */
+
 typedef struct guest_report {
     guest_status status;
     char message[768];
+    int bake;                      /* the line was a bake's last word: the guest powers off */
+    char detail[GUEST_DETAIL_MAX]; /* a bake's cloud-init status and log, cleaned */
 } guest_report;
 
 /* Reads the channel file from byte `offset` (where the current boot's
@@ -41,7 +54,7 @@ void guest_channel_read(const char *path, long long offset, guest_report *out, l
 /* The file's size now (0 if missing): the offset of the next boot. */
 long long guest_channel_size(const char *path);
 
-/* Parses one line; 1 if it is a "ready" event (fills *out), else 0. */
+/* Parses one line; 1 if it is a "ready" or "bake" event (fills *out), else 0. */
 int guest_channel_parse_line(const char *line, size_t len, guest_report *out);
 
 const char *guest_status_name(guest_status s);

@@ -50,6 +50,10 @@ json_t *vm_record_status(vm_record *r)
                           "progress", r->progress, "message", r->message, "error", error,
                           "vcpus", (json_int_t)r->spec.vcpus, "memory_mib", r->spec.memory_mib,
                           "guest", guest);
+    if (r->guest_bake)
+        json_object_set_new(s, "bake",
+                            json_pack("{s:s, s:s, s:s}", "state", guest_status_name(r->guest),
+                                      "message", r->guest_message, "detail", r->guest_detail));
     if (r->snapshots)
         json_object_set_new(s, "snapshots", json_deep_copy(r->snapshots));
     if (r->export)
@@ -77,6 +81,8 @@ void vm_record_boot_began(vm_record *r)
     snprintf(r->guest_message, sizeof(r->guest_message), "booting: waiting for cloud-init");
     r->boot_seconds = -1;
     r->boot_timed_out = 0;
+    r->guest_bake = 0;
+    r->guest_detail[0] = '\0';
     pthread_mutex_unlock(&r->lock);
 }
 

@@ -27,6 +27,10 @@ typedef struct vm_record {
     /* What the guest said on this boot (guest_channel.h), while running. */
     guest_status guest;
     char guest_message[768];
+    /* A bake's last word (guest_channel.h): kept and reported after the
+     * guest has powered off, until the next boot. */
+    int guest_bake;
+    char guest_detail[GUEST_DETAIL_MAX];
     long long boot_seconds; /* QEMU start or reset -> cloud-init finished; -1 until then */
     int boot_timed_out;     /* still booting after the agent's boot-timeout */
     int dirty, worker, destroyed;
@@ -41,7 +45,9 @@ void vm_record_free(vm_record *r);
  *  "error", "snapshots": [{"id","vm_state_bytes","taken_at"}] (absent until read),
  *  "export": {"image_id","checksum","size_bytes"} (absent unless one is ready),
  *  "guest": null | {"state": "booting"|"ready"|"failed", "message",
- *  "boot_seconds": N|null, "timed_out": bool}} ("guest" is null unless running) */
+ *  "boot_seconds": N|null, "timed_out": bool}} ("guest" is null unless running),
+ *  and once a bake's guest has said its last word, running or not:
+ *  "bake": {"state": "ready"|"failed", "message", "detail"} */
 json_t *vm_record_status(vm_record *r);
 
 /* Setters that take the lock. */

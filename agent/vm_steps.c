@@ -356,7 +356,9 @@ void vm_steps_adopt(agent *a, vm_record *r)
     vm_record_set(r, "running", 100, "QEMU is running");
 }
 
-/* Caller holds r->lock; r is running.  1 if the guest's status changed. */
+/* Caller holds r->lock; r is running, or its QEMU has just exited (a
+ * bake's last word is written just before the guest powers off).  1 if
+ * the guest's status changed. */
 static int read_guest(agent *a, vm_record *r)
 {
     char path[PATH_MAX];
@@ -379,8 +381,10 @@ static int read_guest(agent *a, vm_record *r)
                      waited > 0 ? waited : 0);
     }
     /* "waiting for cloud-init (N s)" ticks every second: not news. */
-    int changed = g.status != r->guest || timed_out != r->boot_timed_out;
+    int changed = g.status != r->guest || timed_out != r->boot_timed_out || g.bake != r->guest_bake;
     snprintf(r->guest_message, sizeof(r->guest_message), "%s", g.message);
+    r->guest_bake = g.bake;
+    snprintf(r->guest_detail, sizeof(r->guest_detail), "%s", g.detail);
     if (!changed)
         return 0;
     r->guest = g.status;
@@ -398,7 +402,7 @@ int vm_steps_check_alive(agent *a, vm_record *r)
     int dead = check && !vm_proc_alive(&r->rt);
     if (dead)
         r->rt.pid = 0;
-    int changed = check && !dead ? read_guest(a, r) : 0;
+    int changed = check ? read_guest(a, r) : 0;
     guest_status g = r->guest;
     char message[sizeof(r->guest_message)];
     snprintf(message, sizeof(message), "%s", r->guest_message);

@@ -22,6 +22,7 @@ const http_route cp_routes[] = {
     {"GET", "/v1/images", api_images_list, ADMIN},
     {"POST", "/v1/images", api_images_create, ADMIN},
     {"POST", "/v1/images/import", api_images_import, ADMIN},
+    {"POST", "/v1/images/bake", api_images_bake, ADMIN},
     {"GET", "/v1/images/{id}/files/{file}", api_images_file, ADMIN | ROLE_AGENT},
     {"GET", "/v1/images/{id}", api_images_get, ADMIN},
     {"DELETE", "/v1/images/{id}", api_images_delete, ADMIN},

@@ -178,11 +178,13 @@ static json_t *insert_vm(cp_app *app, const char *id, const vm_request *v, cu_er
     _cleanup_free_ char *keys = json_dumps(v->keys, JSON_COMPACT);
     if (store_exec(app->store, err,
                    "INSERT INTO vms (id, name, size, vcpus, memory_mib, disk_gib, image_id,"
-                   " ssh_keys, user_data, boot, autostart, desired_state, state, host_id, run_id)"
-                   " VALUES (?,?,?,?,?,?,?,?,?,?,?,'running','pending',?,?)",
-                   "sssiiisssssss", id, v->name, sr.size_name, sr.vcpus, sr.memory_mib, sr.disk_gib,
-                   cu_json_str(v->image, "id"), keys, v->user_data, v->boot,
-                   v->autostart ? v->autostart : "last", host, v->run_id) < 0) {
+                   " ssh_keys, user_data, boot, autostart, desired_state, state, host_id, run_id,"
+                   " bake_image, bake_deadline)"
+                   " VALUES (?,?,?,?,?,?,?,?,?,?,?,'running','pending',?,?,?,NULLIF(?, 0))",
+                   "sssiiissssssssi", id, v->name, sr.size_name, sr.vcpus, sr.memory_mib,
+                   sr.disk_gib, cu_json_str(v->image, "id"), keys, v->user_data, v->boot,
+                   v->autostart ? v->autostart : "last", host, v->run_id, v->bake_image,
+                   v->bake_deadline) < 0) {
         api_exists_error(err, "name", "VM", v->name);
         return NULL;
     }
@@ -306,11 +308,9 @@ json_t *vm_insert(cp_app *app, const char *id, const vm_request *v, cu_error **e
     return insert_vm(app, id, v, err);
 }
 
-int vm_request_delete(cp_app *app, const char *vm_id, cu_error **err)
+int vm_request_delete_in_tx(cp_app *app, const char *vm_id, cu_error **err)
 {
     json_t *vm = NULL, *op = NULL;
-    if (store_tx_begin(app->store, err) < 0)
-        return -1;
     int r = vm_lookup(app, vm_id, &vm, err);
     if (r == 1 && strcmp(cu_json_str(vm, "desired_state"), "deleted") != 0)
         r = (op = delete_vm(app, vm, err)) ? 1 : -1;
@@ -318,6 +318,14 @@ int vm_request_delete(cp_app *app, const char *vm_id, cu_error **err)
         r = 0;
     json_decref(vm);
     json_decref(op);
+    return r;
+}
+
+int vm_request_delete(cp_app *app, const char *vm_id, cu_error **err)
+{
+    if (store_tx_begin(app->store, err) < 0)
+        return -1;
+    int r = vm_request_delete_in_tx(app, vm_id, err);
     if (r < 0) {
         store_tx_rollback(app->store);
         return -1;

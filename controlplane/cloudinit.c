@@ -411,10 +411,13 @@ char *cloudinit_render_user_data(const ci_input *in, cu_error **err)
     /* Before the user's: runcmd is one script whose status is its last
      * command's, so ours last would hide a failing command of theirs, and
      * an `exit` of theirs would skip ours. */
-    json_auto_t *ready = cloudinit_ready_config();
+    json_auto_t *ready = in->bake ? cloudinit_bake_config() : cloudinit_ready_config();
     cloudinit_merge_config(ours, ready);
     if (format == UD_CLOUD_CONFIG)
         cloudinit_merge_config(ours, theirs);
+    /* A bake ends with the power-off that reports it: theirs cannot change it. */
+    if (in->bake)
+        json_object_set(ours, "power_state", json_object_get(ready, "power_state"));
     _cleanup_free_ char *config = cloud_config_text(ours, err);
     if (config == NULL)
         return NULL;

@@ -34,6 +34,10 @@ typedef struct ci_input {
      * machine-id of its own (once per instance-id), so clones never share
      * one (nor the DHCP client ids and journal ids derived from it). */
     bool new_machine_id;
+    /* The VM is baked into an image (bake.h): it powers off once
+     * cloud-init has finished its first boot, and says how that went just
+     * before (cloudinit_bake_config), instead of reporting every boot. */
+    bool bake;
 } ci_input;
 
 #define CLOUDINIT_USER_DATA_MAX 65536 /* bytes */
@@ -60,5 +64,10 @@ char *cloudinit_render_user_data(const ci_input *in, cu_error **err);
 /* The cloud-config that reports "cloud-init finished" to the host on every
  * boot (cloudinit_ready.c); merged into every VM's own. */
 json_t *cloudinit_ready_config(void);
+
+/* A bake's instead: power_state (poweroff, ours whatever the user's
+ * cloud-config says) whose condition reports cloud-init's result, status
+ * and log to the host (cloudinit_ready.c). */
+json_t *cloudinit_bake_config(void);
 
 #endif

@@ -19,6 +19,41 @@
 #include "schema.h"
 #include "store.h"
 
+json_t *image_insert_from_vm(cp_app *app, const char *id, const char *vm_id, const char *name,
+                             const char *origin, const json_t *source, cu_error **err)
+{
+    _cleanup_free_ char *dir = NULL, *url = NULL, *src = json_dumps(source, JSON_COMPACT);
+    if (asprintf(&dir, "%s/images/%s", app->data_dir, id) < 0 ||
+        asprintf(&url, "/v1/images/%s/files/disk.qcow2", id) < 0 || src == NULL)
+        abort();
+    json_t *image = NULL;
+    if (store_exec(app->store, err,
+                   "INSERT INTO images (id, name, os, version, architecture, url, checksum, format,"
+                   " login_user, boot, kernel_url, initrd_url, cmdline, kernel_checksum,"
+                   " initrd_checksum, origin, local_dir, state, source)"
+                   " SELECT ?, ?, i.os, i.version, i.architecture, ?, '', 'qcow2', i.login_user,"
+                   " COALESCE(v.boot, i.boot), i.kernel_url, i.initrd_url, i.cmdline,"
+                   " i.kernel_checksum, i.initrd_checksum, ?, ?, 'creating', ?"
+                   " FROM vms v JOIN images i ON i.id = v.image_id WHERE v.id = ?",
+                   "sssssss", id, name, url, origin, dir, src, vm_id) < 0 ||
+        store_get(app->store, &image, err,
+                  "SELECT id, name, os, version, architecture, origin, state, source AS source_json,"
+                  " created_at FROM images WHERE id = ?",
+                  "s", id) != 1)
+        return NULL;
+    return image;
+}
+
+int image_export_request(cp_app *app, const char *vm_id, const char *image_id,
+                         const char *snapshot_id, cu_error **err)
+{
+    return store_exec(app->store, err,
+                      "UPDATE vms SET export_image = ?, export_snapshot = ?,"
+                      " generation = generation + 1, next_push_at = 0, push_attempts = 0"
+                      " WHERE id = ?",
+                      "sss", image_id, snapshot_id, vm_id);
+}
+
 json_t *image_export_begin(cp_app *app, const json_t *vm, const char *snapshot_id,
                            const char *name, const char *origin, json_t **image, cu_error **err)
 {
@@ -30,32 +65,11 @@ json_t *image_export_begin(cp_app *app, const json_t *vm, const char *snapshot_i
                      cu_json_str(vm, "name"));
         return NULL;
     }
-    _cleanup_free_ char *id = cu_id_new("img"), *dir = NULL, *url = NULL, *source = NULL;
-    if (asprintf(&dir, "%s/images/%s", app->data_dir, id) < 0 ||
-        asprintf(&url, "/v1/images/%s/files/disk.qcow2", id) < 0)
-        abort();
+    _cleanup_free_ char *id = cu_id_new("img");
     json_t *src = json_pack("{s:s, s:s?}", "vm_id", vm_id, "snapshot_id", snapshot_id);
-    source = json_dumps(src, JSON_COMPACT);
+    *image = image_insert_from_vm(app, id, vm_id, name, origin, src, err);
     json_decref(src);
-    if (store_exec(app->store, err,
-                   "INSERT INTO images (id, name, os, version, architecture, url, checksum, format,"
-                   " login_user, boot, kernel_url, initrd_url, cmdline, kernel_checksum,"
-                   " initrd_checksum, origin, local_dir, state, source)"
-                   " SELECT ?, ?, i.os, i.version, i.architecture, ?, '', 'qcow2', i.login_user,"
-                   " COALESCE(v.boot, i.boot), i.kernel_url, i.initrd_url, i.cmdline,"
-                   " i.kernel_checksum, i.initrd_checksum, ?, ?, 'creating', ?"
-                   " FROM vms v JOIN images i ON i.id = v.image_id WHERE v.id = ?",
-                   "sssssss", id, name, url, origin, dir, source, vm_id) < 0)
-        return NULL;
-    if (store_exec(app->store, err,
-                   "UPDATE vms SET export_image = ?, export_snapshot = ?,"
-                   " generation = generation + 1, next_push_at = 0, push_attempts = 0"
-                   " WHERE id = ?",
-                   "sss", id, snapshot_id, vm_id) < 0 ||
-        store_get(app->store, image, err,
-                  "SELECT id, name, os, version, architecture, origin, state, source AS source_json,"
-                  " created_at FROM images WHERE id = ?",
-                  "s", id) != 1)
+    if (*image == NULL || image_export_request(app, vm_id, id, snapshot_id, err) < 0)
         return NULL;
     char msg[256];
     snprintf(msg, sizeof(msg), "making image '%s' from %s of VM '%s'", name,

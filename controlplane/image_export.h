@@ -24,6 +24,17 @@ json_t *image_export_begin(cp_app *app, const json_t *vm, const char *snapshot_i
  * fetch of a finished export, or fails the image on the host's error. */
 int image_export_apply_report(cp_app *app, const char *vm_id, const json_t *rep, cu_error **err);
 
+/* Inside a transaction: the image row `id` ('creating', its file to come
+ * from VM `vm_id`), copied from the VM's image but for its name, origin
+ * and `source`; returns its API row. */
+json_t *image_insert_from_vm(cp_app *app, const char *id, const char *vm_id, const char *name,
+                             const char *origin, const json_t *source, cu_error **err);
+
+/* Inside a transaction: the VM's order asks its host for image `image_id`
+ * made from its snapshot `snapshot_id` (NULL: from its disk, stopped). */
+int image_export_request(cp_app *app, const char *vm_id, const char *image_id,
+                         const char *snapshot_id, cu_error **err);
+
 /* Adds "export" to a VM's order. */
 int image_export_add_to_spec(cp_app *app, const char *vm_id, json_t *spec, cu_error **err);
 

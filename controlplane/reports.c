@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bake.h"
 #include "cleanup.h"
 #include "image_export.h"
 #include "json_util.h"
@@ -137,6 +138,7 @@ static void apply_vm(cp_app *app, const char *host_id, const json_t *rep, cu_err
                    json_is_integer(secs) ? json_integer_value(secs) : -1LL, id);
         snapshots_apply_report(app, id, rep, err);
         image_export_apply_report(app, id, rep, err);
+        bake_apply_report(app, id, rep, err);
         advance_operation(app, vm, rep, err);
     }
     json_decref(vm);

@@ -318,9 +318,16 @@ static const char migration_10[] =
     "'run.deleted', 'run', OLD.id, OLD.id, json_object('state', OLD.state, 'exit_code',"
     " OLD.exit_code); END;";
 
+/* Bakes (bake.h): the VM that bakes an image says which (vms.bake_image)
+ * and until when it may take (unix seconds). */
+static const char migration_11[] = "ALTER TABLE vms ADD COLUMN bake_image TEXT;"
+                                   "ALTER TABLE vms ADD COLUMN bake_deadline INTEGER;"
+                                   "CREATE INDEX vms_bake_image ON vms(bake_image)"
+                                   "  WHERE bake_image IS NOT NULL;";
+
 static const char *const migrations[] = {migration_1, migration_2, migration_3, migration_4,
                                          migration_5, migration_6, migration_7, migration_8,
-                                         migration_9, migration_10};
+                                         migration_9, migration_10, migration_11};
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 int schema_latest_version(void)

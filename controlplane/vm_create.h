@@ -13,6 +13,8 @@ typedef struct vm_request {
     const char *name, *user_data, *boot, *host, *autostart;
     json_t *size, *image, *keys; /* rows of sizes and images; the key copies the VM keeps */
     const char *run_id;          /* the run that owns the VM, or NULL */
+    const char *bake_image;      /* the image the VM bakes (bake.h), or NULL */
+    long long bake_deadline;     /* unix seconds, with bake_image */
 } vm_request;
 
 /* Finds a row by id or name for a field of a request (`sql` takes ?1 =
@@ -32,5 +34,7 @@ json_t *vm_insert(cp_app *app, const char *id, const vm_request *v, cu_error **e
  * transaction, then wakes the reconciler).  1 asked, 0 already gone or
  * being deleted, -1 error. */
 int vm_request_delete(cp_app *app, const char *vm_id, cu_error **err);
+/* The same inside the caller's transaction (no notify, no kick). */
+int vm_request_delete_in_tx(cp_app *app, const char *vm_id, cu_error **err);
 
 #endif

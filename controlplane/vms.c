@@ -50,7 +50,8 @@ int vm_render_cloud_init(cp_app *app, const char *ref, char **meta_data, char **
     json_t *row = NULL;
     int r = store_get(app->store, &row, err,
                       "SELECT v.id, v.name, v.ssh_keys AS ssh_keys_json, v.user_data, i.login_user,"
-                      " i.origin IN ('snapshot', 'bake') AS from_vm"
+                      " i.origin IN ('snapshot', 'bake') AS from_vm,"
+                      " v.bake_image IS NOT NULL AS bake"
                       " FROM vms v JOIN images i ON i.id = v.image_id"
                       " WHERE v.id = ?1 OR v.name = ?1",
                       "s", ref);
@@ -68,7 +69,8 @@ int vm_render_cloud_init(cp_app *app, const char *ref, char **meta_data, char **
                    .login_user = cu_json_str(row, "login_user"),
                    .ssh_keys = lines,
                    .user_data = cu_json_str(row, "user_data"),
-                   .new_machine_id = json_integer_value(json_object_get(row, "from_vm")) != 0};
+                   .new_machine_id = json_integer_value(json_object_get(row, "from_vm")) != 0,
+                   .bake = json_integer_value(json_object_get(row, "bake")) != 0};
     *meta_data = cloudinit_render_meta_data(&in, err);
     *user_data = *meta_data ? cloudinit_render_user_data(&in, err) : NULL;
     free(lines);

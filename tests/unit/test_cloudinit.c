@@ -137,6 +137,32 @@ static void test_ready_reporter(void **state)
                 "\"cumulus-ready.service\"]]");
 }
 
+/* A bake: no per-boot unit, but power_state whose condition is the
+ * reporter, and the user's own power_state cannot replace ours. */
+static void test_bake_powers_off_and_reports(void **state)
+{
+    (void)state;
+    ci_input in = input("#cloud-config\npower_state: {mode: reboot}\nruncmd: [[touch, /x]]\n",
+                        one_key);
+    in.bake = true;
+    _cleanup_error_ cu_error *err = NULL;
+    _cleanup_free_ char *text = cloudinit_render_user_data(&in, &err);
+    assert_non_null(text);
+    json_auto_t *cfg = config_of(text);
+    assert_json(json_object_get(cfg, "power_state"),
+                "{\"mode\": \"poweroff\", \"message\": \"Cumulus: cloud-init has finished; "
+                "powering off to make the image\", \"condition\": "
+                "[\"/usr/local/lib/cumulus/report-baked\"], \"timeout\": 600}");
+    json_t *files = json_object_get(cfg, "write_files");
+    assert_int_equal(json_array_size(files), 1);
+    const char *body = json_string_value(json_object_get(json_array_get(files, 0), "content"));
+    assert_memory_equal(body, "#!/usr/bin/python3\n", 19);
+    assert_non_null(strstr(body, "'event': 'bake'"));
+    assert_non_null(strstr(body, "/dev/virtio-ports/org.cumulus.guest.0"));
+    assert_null(strstr(text, "cumulus-ready.service"));
+    assert_json(json_object_get(cfg, "runcmd"), "[[\"touch\", \"/x\"]]");
+}
+
 /* ---- merging a user's cloud-config ---- */
 
 static void test_merge_packages(void **state)
@@ -519,6 +545,7 @@ int main(void)
         cmocka_unit_test(test_boundary_never_in_parts),
         cmocka_unit_test(test_mime_version_in_cloud_config),
         cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_bake_powers_off_and_reports),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_refusals_bytes),
         cmocka_unit_test(test_accepted),

@@ -84,10 +84,12 @@ static int cloud_init_schema(const char *text, char **output)
     return status;
 }
 
-static const struct {
+typedef struct schema_case {
     const char *name, *user_data;
     const char *const *keys;
-} schema_cases[] = {
+} schema_case;
+
+static const schema_case schema_cases[] = {
     {"no user data", NULL, one_key},
     {"no keys", NULL, no_keys},
     {"several keys", NULL, three_keys},
@@ -115,6 +117,12 @@ static const struct {
      one_key},
 };
 
+/* Rendered for a bake (power_state and its reporter instead of the unit). */
+static const schema_case bake_cases[] = {
+    {"bake", "#cloud-config\nruncmd: [[touch, /etc/baked]]\n", one_key},
+    {"bake script", "#!/bin/sh\necho baking\n", no_keys},
+};
+
 /* The cloud-config cloud-init would read from a rendered user-data. */
 static char *cloud_config_part(const char *user_data)
 {
@@ -129,22 +137,32 @@ static char *cloud_config_part(const char *user_data)
     return text;
 }
 
+static void check_case(const schema_case *c, bool bake)
+{
+    ci_input in = input(c->user_data, c->keys);
+    in.bake = bake;
+    _cleanup_error_ cu_error *err = NULL;
+    _cleanup_free_ char *doc = cloudinit_render_user_data(&in, &err);
+    if (doc == NULL)
+        fail_msg("case '%s': %s", c->name, err->message);
+    _cleanup_free_ char *config = cloud_config_part(doc);
+    _cleanup_free_ char *output = NULL;
+    int status = cloud_init_schema(config, &output);
+    if (status != 0 || strstr(output, "Valid cloud-config") == NULL || strstr(output, "deprecat"))
+        fail_msg("case '%s': cloud-init schema exited %d:\n%s\nfor:\n%s", c->name, status, output,
+                 config);
+}
+
 static void test_cloud_init_schema(void **state)
 {
     (void)state;
     if (!on_path("cloud-init"))
         fail_msg("'cloud-init' is not on PATH: install Debian's cloud-init package "
                  "(apt-get install cloud-init) to validate rendered user-data against its schema");
-    for (size_t i = 0; i < sizeof(schema_cases) / sizeof(schema_cases[0]); i++) {
-        _cleanup_free_ char *doc = render(schema_cases[i].user_data, schema_cases[i].keys);
-        _cleanup_free_ char *config = cloud_config_part(doc);
-        _cleanup_free_ char *output = NULL;
-        int status = cloud_init_schema(config, &output);
-        if (status != 0 || strstr(output, "Valid cloud-config") == NULL ||
-            strstr(output, "deprecat"))
-            fail_msg("case '%s': cloud-init schema exited %d:\n%s\nfor:\n%s", schema_cases[i].name,
-                     status, output, config);
-    }
+    for (size_t i = 0; i < sizeof(schema_cases) / sizeof(schema_cases[0]); i++)
+        check_case(&schema_cases[i], false);
+    for (size_t i = 0; i < sizeof(bake_cases) / sizeof(bake_cases[0]); i++)
+        check_case(&bake_cases[i], true);
 }
 
 /* The check above must be able to fail: an unknown user property is a

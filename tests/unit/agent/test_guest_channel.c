@@ -25,6 +25,13 @@ static char path[sizeof(dir) + 16];
     "{\"errors\":[\"('scripts-user', RuntimeError('Runparts: 1 failures (runcmd) in 1 "            \
     "attempted commands'))\"]}}}\n"
 
+/* A bake's last word: result, status and log (with a control character). */
+#define BAKE_FAILED                                                                                \
+    "{\"event\":\"bake\",\"boot_id\":\"b3\",\"uptime\":\"60.5\",\"result\":{\"v1\":"             \
+    "{\"errors\":[\"('scripts-user', RuntimeError('Runparts: 1 failures'))\"]}},"                  \
+    "\"status\":\"status: error\\nerrors:\\n\\t- scripts-user\\n\","                               \
+    "\"log\":\"bake step one\\n\\u001b[31mstep two failed\\n\"}\n"
+
 static void write_file(const char *text)
 {
     FILE *f = fopen(path, "w");
@@ -147,6 +154,29 @@ static void test_untrusted_input(void **state)
     assert_int_equal(g.status, GUEST_READY);
 }
 
+/* A bake's line counts as the boot's report and keeps the status and log,
+ * lines kept, other control characters blanked. */
+static void test_bake_last_word(void **state)
+{
+    (void)state;
+    write_file(READY_OK BAKE_FAILED);
+    guest_report g;
+    guest_channel_read(path, 0, &g, NULL);
+    assert_int_equal(g.status, GUEST_FAILED);
+    assert_true(g.bake);
+    assert_non_null(strstr(g.message, "scripts-user"));
+    assert_non_null(strstr(g.detail, "cloud-init status --long:\nstatus: error\nerrors:\n\t- "
+                                     "scripts-user\n"));
+    assert_non_null(strstr(g.detail, "cloud-init-output.log:\nbake step one\n [31mstep two "
+                                     "failed\n"));
+    /* a plain ready line is no bake */
+    write_file(READY_OK);
+    guest_channel_read(path, 0, &g, NULL);
+    assert_int_equal(g.status, GUEST_READY);
+    assert_false(g.bake);
+    assert_string_equal(g.detail, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -156,6 +186,7 @@ int main(void)
         cmocka_unit_test(test_offset_skips_the_previous_boot),
         cmocka_unit_test(test_partial_and_foreign_lines),
         cmocka_unit_test(test_untrusted_input),
+        cmocka_unit_test(test_bake_last_word),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
