@@ -167,9 +167,10 @@ static void order_failed(cp_app *app, const json_t *vm, const char *why, int per
 static void order_accepted(cp_app *app, const json_t *vm)
 {
     const char *id = cu_json_str(vm, "id");
+    /* A newer order stored while this one was on its way goes out now. */
     store_exec(app->store, NULL,
-               "UPDATE vms SET pushed_generation = ?, push_attempts = 0, next_push_at = ?"
-               " WHERE id = ?",
+               "UPDATE vms SET pushed_generation = ?1, push_attempts = 0,"
+               " next_push_at = CASE WHEN generation > ?1 THEN 0 ELSE ?2 END WHERE id = ?3",
                "iis", json_integer_value(json_object_get(vm, "generation")),
                now_ms() + RECHECK_MS, id);
     json_t *op = NULL;
