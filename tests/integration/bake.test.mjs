@@ -20,6 +20,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { startControlPlane } from './lib/controlplane.mjs';
 import { makeKey } from './lib/keys.mjs';
+import { until } from './lib/agent.mjs';
 
 let cp, agent, host, agentToken;
 const orders = new Map(); // VM id -> the last order (PUT body), or 'deleted'
@@ -77,16 +78,6 @@ const counts = async () => ({
   vms: (await cp.get('/v1/vms?limit=1000')).body.vms.length,
   ops: (await cp.get('/v1/operations?limit=1000')).body.operations.length,
 });
-
-async function until(what, fn, ms = 20000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 // One VM's report, as the agent sends it.
 function report(vmId, fields = {}) {
