@@ -54,17 +54,10 @@ static int check(cp_app *app, const json_t *b, bake_request *r, cu_error **err)
     r->name = cu_json_str(b, "name");
     r->user_data = cu_json_str(b, "user_data");
     r->timeout = BAKE_TIMEOUT_DEFAULT;
-    json_t *refs = json_object_get(b, "ssh_keys"), *timeout = json_object_get(b, "timeout");
-    if (!(r->image = api_lookup_ref(app, "SELECT * FROM images WHERE id = ?1 OR name = ?1", "image",
-                                    cu_json_str(b, "image"), "/v1/images", err)) ||
-        !(r->size = api_lookup_ref(app, "SELECT * FROM sizes WHERE id = ?1 OR name = ?1", "size",
-                                   cu_json_str(b, "size"), "/v1/sizes", err)) ||
-        !(r->keys = api_resolve_keys(app, json_is_array(refs) ? refs : NULL, err)))
+    json_t *timeout = json_object_get(b, "timeout");
+    if (api_resolve_vm_parts(app, b, "images can be baked from it", &r->image, &r->size, &r->keys,
+                             err) < 0)
         return -1;
-    if (strcmp(cu_json_str(r->image, "state") ?: "ready", "ready") != 0)
-        return cu_error_set(err, 409, CU_E_CONFLICT, "image",
-                            "image '%s' is %s: images can be baked from it once it is ready",
-                            cu_json_str(r->image, "name"), cu_json_str(r->image, "state"));
     if (strspn(r->user_data, " \t\r\n") == strlen(r->user_data))
         return cu_error_set(err, 400, CU_E_INVALID_FIELD, "user_data",
                             "user_data is what the bake runs: give a '#cloud-config' or a script");

@@ -292,15 +292,20 @@ int api_vms_cloud_init(http_request *req, http_response *resp, cu_error **err)
 
 /* ---- for VMs the control plane makes itself (vm_create.h) ------------ */
 
-json_t *api_lookup_ref(cp_app *app, const char *sql, const char *field, const char *ref,
-                       const char *listing, cu_error **err)
+int api_resolve_vm_parts(cp_app *app, const json_t *body, const char *purpose, json_t **image,
+                         json_t **size, json_t **keys, cu_error **err)
 {
-    return lookup_ref(app, sql, field, ref, listing, err);
-}
-
-json_t *api_resolve_keys(cp_app *app, const json_t *refs, cu_error **err)
-{
-    return resolve_keys(app, refs, err);
+    json_t *refs = json_object_get(body, "ssh_keys");
+    if (!(*image = lookup_ref(app, "SELECT * FROM images WHERE id = ?1 OR name = ?1", "image",
+                              cu_json_str(body, "image"), "/v1/images", err)) ||
+        !(*size = lookup_ref(app, "SELECT * FROM sizes WHERE id = ?1 OR name = ?1", "size",
+                             cu_json_str(body, "size"), "/v1/sizes", err)) ||
+        !(*keys = resolve_keys(app, json_is_array(refs) ? refs : NULL, err)))
+        return -1;
+    if (strcmp(cu_json_str(*image, "state") ?: "ready", "ready") != 0)
+        return cu_error_set(err, 409, CU_E_CONFLICT, "image", "image '%s' is %s: %s once it is ready",
+                            cu_json_str(*image, "name"), cu_json_str(*image, "state"), purpose);
+    return 0;
 }
 
 json_t *vm_insert(cp_app *app, const char *id, const vm_request *v, cu_error **err)

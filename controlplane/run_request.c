@@ -218,18 +218,8 @@ int run_request_parse(cp_app *app, const json_t *b, run_request *r, cu_error **e
         return -1;
     r->command = cu_json_str(b, "command");
     r->timeout = RUN_TIMEOUT_DEFAULT;
-    json_t *refs = json_object_get(b, "ssh_keys");
-    if (!(r->image = api_lookup_ref(app, "SELECT * FROM images WHERE id = ?1 OR name = ?1", "image",
-                                    cu_json_str(b, "image"), "/v1/images", err)) ||
-        !(r->size = api_lookup_ref(app, "SELECT * FROM sizes WHERE id = ?1 OR name = ?1", "size",
-                                   cu_json_str(b, "size"), "/v1/sizes", err)) ||
-        !(r->keys = api_resolve_keys(app, json_is_array(refs) ? refs : NULL, err)))
+    if (api_resolve_vm_parts(app, b, "runs can use it", &r->image, &r->size, &r->keys, err) < 0)
         return -1;
-    if (strcmp(cu_json_str(r->image, "state") ? cu_json_str(r->image, "state") : "ready",
-               "ready") != 0)
-        return cu_error_set(err, 409, CU_E_CONFLICT, "image",
-                            "image '%s' is %s: runs can use it once it is ready",
-                            cu_json_str(r->image, "name"), cu_json_str(r->image, "state"));
     json_t *timeout = json_object_get(b, "timeout");
     if (check_command(json_object_get(b, "command"), err) < 0 ||
         (timeout && !json_is_null(timeout) &&

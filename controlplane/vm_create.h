@@ -17,13 +17,12 @@ typedef struct vm_request {
     long long bake_deadline;     /* unix seconds, with bake_image */
 } vm_request;
 
-/* Finds a row by id or name for a field of a request (`sql` takes ?1 =
- * `ref`); an unknown reference is a 400 naming the field and `listing`. */
-json_t *api_lookup_ref(cp_app *app, const char *sql, const char *field, const char *ref,
-                       const char *listing, cu_error **err);
-/* Resolves ssh_keys (ids, names or fingerprints; NULL: none) to the
- * copies a VM keeps, without duplicates. */
-json_t *api_resolve_keys(cp_app *app, const json_t *refs, cu_error **err);
+/* The rows a request's "image" (which must be ready), "size" and
+ * "ssh_keys" fields name, for a VM the control plane makes itself;
+ * `purpose` ends the refusal of an image not ready ("runs can use it").
+ * The caller frees what was set, also on error. */
+int api_resolve_vm_parts(cp_app *app, const json_t *body, const char *purpose, json_t **image,
+                         json_t **size, json_t **keys, cu_error **err);
 
 /* Places the VM and inserts it with its create operation, which it
  * returns (call inside a store transaction; then ops_notify, orders_kick).
