@@ -22,7 +22,8 @@
     " CASE WHEN kernel_url IS NULL THEN NULL ELSE json_object('url', kernel_url, 'checksum',"      \
     " kernel_checksum, 'cmdline', cmdline) END AS kernel_json,"                                    \
     " CASE WHEN initrd_url IS NULL THEN NULL ELSE json_object('url', initrd_url, 'checksum',"      \
-    " initrd_checksum) END AS initrd_json, origin, state, size_bytes, created_at"
+    " initrd_checksum) END AS initrd_json, origin, state, size_bytes, source AS source_json,"      \
+    " created_at"
 
 int api_images_list(http_request *req, http_response *resp, cu_error **err)
 {
