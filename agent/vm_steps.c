@@ -319,6 +319,8 @@ static int autostarts(const vm_record *r)
     return strcmp(r->rt.last_state, "stopped") != 0;
 }
 
+static int read_guest(agent *a, vm_record *r);
+
 void vm_steps_adopt(agent *a, vm_record *r)
 {
     vm_snapshots_refresh(a, r);
@@ -337,6 +339,10 @@ void vm_steps_adopt(agent *a, vm_record *r)
                      "'%s')",
                      r->id, r->spec.autostart, r->rt.last_state);
         vm_record_set(r, "stopped", 0, "not running");
+        /* What its last boot said (a bake's last word must outlive us). */
+        pthread_mutex_lock(&r->lock);
+        read_guest(a, r);
+        pthread_mutex_unlock(&r->lock);
         return;
     }
     char status[32];

@@ -71,10 +71,11 @@ static void waiting(cp_app *app, const json_t *bake, const json_t *rep, cu_error
                  cu_json_str(error, "message") ?: "no reason given");
         fail(app, bake, cu_json_str(error, "code") ?: "bake_failed", msg, err);
     } else if (strcmp(state, "stopped") == 0) {
-        fail(app, bake, "bake_failed",
-             "the guest powered off before cloud-init had finished (it said nothing to its host): "
-             "does the user-data power it off or reboot it?",
-             err);
+        snprintf(msg, sizeof(msg),
+                 "the VM stopped before cloud-init had finished, without a word from the guest "
+                 "(does the user-data power it off or reboot it?); its host says: %s",
+                 cu_json_str(rep, "message") ?: "stopped");
+        fail(app, bake, "bake_failed", msg, err);
     } else if ((long long)time(NULL) > json_integer_value(json_object_get(bake, "bake_deadline"))) {
         snprintf(msg, sizeof(msg),
                  "cloud-init had not finished when the bake's timeout passed; last word from the "

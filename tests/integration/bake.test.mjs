@@ -218,7 +218,7 @@ test('a power-off without a word, the host\'s error and a cancel each end the ba
   await heartbeat([report(silent.vm.id, { state: 'stopped', guest: null })]);
   let o = await op(silent.operation.id);
   assert.equal(o.error.code, 'bake_failed');
-  assert.match(o.error.message, /powered off before cloud-init had finished/);
+  assert.match(o.error.message, /stopped before cloud-init had finished, without a word from the guest/);
   await assertVmGone(silent.vm.id);
 
   const bad = await bake('bad-host');
