@@ -12,7 +12,6 @@
 #include "json_util.h"
 #include "log.h"
 #include "ops.h"
-#include "schema.h"
 #include "store.h"
 #include "vm_create.h"
 
@@ -36,6 +35,11 @@ static void progress(cp_app *app, const json_t *bake, long long pct, const char 
     json_decref(op);
 }
 
+static int past_deadline(const json_t *bake)
+{
+    return (long long)time(NULL) > json_integer_value(json_object_get(bake, "bake_deadline"));
+}
+
 /* The guest said its last word (rep.bake) and may have powered off. */
 static void guest_spoke(cp_app *app, const json_t *bake, const json_t *rep, const json_t *word,
                         cu_error **err)
@@ -54,6 +58,10 @@ static void guest_spoke(cp_app *app, const json_t *bake, const json_t *rep, cons
         progress(app, bake, 80,
                  "cloud-init finished and the guest powered off: making the image from its disk",
                  err);
+    } else if (past_deadline(bake)) {
+        fail(app, bake, "bake_timeout",
+             "cloud-init finished but the guest had not powered off when the bake's timeout passed",
+             err);
     } else {
         progress(app, bake, 70, "cloud-init finished: the guest is powering off", err);
     }
@@ -76,7 +84,7 @@ static void waiting(cp_app *app, const json_t *bake, const json_t *rep, cu_error
                  "(does the user-data power it off or reboot it?); its host says: %s",
                  cu_json_str(rep, "message") ?: "stopped");
         fail(app, bake, "bake_failed", msg, err);
-    } else if ((long long)time(NULL) > json_integer_value(json_object_get(bake, "bake_deadline"))) {
+    } else if (past_deadline(bake)) {
         snprintf(msg, sizeof(msg),
                  "cloud-init had not finished when the bake's timeout passed; last word from the "
                  "VM: %s",

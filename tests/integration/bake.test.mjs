@@ -9,7 +9,8 @@
 // control plane: the guest's last word then the power-off (the image is
 // exported, fetched, checked and ready), cloud-init failing (its status
 // and log in the operation's error), a power-off without a word, the
-// deadline, the host's error, and a cancel by deleting the image.  In
+// deadline (a bake with the shortest timeout, 60 s, started first and
+// checked last), the host's error, and a cancel by deleting the image.  In
 // every case the VM is deleted.  tests/e2e/bake.test.mjs bakes a real
 // Debian guest.
 import { test, before, after } from 'node:test';
@@ -22,7 +23,7 @@ import { startControlPlane } from './lib/controlplane.mjs';
 import { makeKey } from './lib/keys.mjs';
 import { until } from './lib/agent.mjs';
 
-let cp, agent, host, agentToken;
+let cp, agent, host, agentToken, slow, slowAt;
 const orders = new Map(); // VM id -> the last order (PUT body), or 'deleted'
 const exported = Buffer.from('a flattened qcow2 would be here\n'.repeat(1000));
 const exportedSum = createHash('sha256').update(exported).digest('hex');
@@ -65,6 +66,10 @@ before(async () => {
   assert.equal(r.status, 201, JSON.stringify(r.body));
   ({ host, agent_token: agentToken } = r.body);
   assert.equal((await cp.post('/v1/ssh-keys', { name: 'alice', public_key: makeKey().publicKey })).status, 201);
+  slowAt = Date.now();
+  const b = await cp.post('/v1/images/bake', good({ name: 'slow', timeout: 60 }));
+  assert.equal(b.status, 202, JSON.stringify(b.body));
+  slow = b.body;
 });
 after(async () => {
   await cp?.cleanup();
@@ -239,4 +244,16 @@ test('a power-off without a word, the host\'s error and a cancel each end the ba
   assert.equal(o.error.code, 'cancelled');
   await assertVmGone(cancelled.vm.id);
   assert.equal(existsSync(join(cp.dataDir, 'images', cancelled.image.id)), false);
+});
+
+test('a bake that has not finished by its timeout fails; the VM goes', async () => {
+  await heartbeat([report(slow.vm.id)]);
+  assert.equal((await op(slow.operation.id)).status, 'running', 'not before its time');
+  await new Promise((r) => setTimeout(r, Math.max(0, slowAt + 62000 - Date.now())));
+  await heartbeat([report(slow.vm.id)]);
+  const o = await op(slow.operation.id);
+  assert.equal(o.error?.code, 'bake_timeout', JSON.stringify(o));
+  assert.match(o.error.message, /had not finished when the bake's timeout passed; last word from the VM: booting: waiting for cloud-init/);
+  assert.equal((await image('slow')).state, 'error');
+  await assertVmGone(slow.vm.id);
 });
