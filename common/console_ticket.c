@@ -60,6 +60,16 @@ static void mac_hex(const void *key, size_t keylen, const char *text, size_t len
     hex(md, 32, out);
 }
 
+void console_ticket_key(const char *order_token, unsigned char key[CONSOLE_TICKET_KEY_LEN])
+{
+    static const char label[] = "cumulus console ticket key v1";
+    unsigned int n = 0;
+    if (HMAC(EVP_sha256(), order_token, (int)strlen(order_token), (const unsigned char *)label,
+             sizeof(label) - 1, key, &n) == NULL ||
+        n != CONSOLE_TICKET_KEY_LEN)
+        abort();
+}
+
 int console_ticket_issue(const void *key, size_t keylen, const char *vm_id, const char *kind,
                          long long now_ms, char out[CONSOLE_TICKET_MAX], cu_error **err)
 {

@@ -7,8 +7,9 @@
  *
  *   v1.<vm id>.<kind>.<expiry, unix ms>.<nonce, 32 hex>.<HMAC-SHA256, 64 hex>
  *
- * the HMAC taken over everything before its own '.' with the key the host
- * and the control plane share (made at join).  It names one VM and one
+ * the HMAC taken over everything before its own '.' with a key the host
+ * and the control plane both derive from the secret they already share:
+ * the order token the agent gave at join (console_ticket_key).  It names one VM and one
  * kind ("vnc" or "serial"), lives CONSOLE_TICKET_TTL_MS, and is good once:
  * the agent remembers each nonce until its ticket expires.
  *
@@ -30,6 +31,13 @@
 #define CONSOLE_TICKET_MAX 192 /* bytes, NUL included */
 #define CONSOLE_TICKET_SKEW_MS 5000 /* clocks of the control plane and a host may differ */
 #define CONSOLE_TICKET_REMEMBERED 4096
+
+#define CONSOLE_TICKET_KEY_LEN 32
+
+/* The ticket key of a host: HMAC-SHA256(order token, a fixed label), so a
+ * ticket never is the token nor reveals it, and a new token (a host that
+ * joins again) makes old tickets worthless. */
+void console_ticket_key(const char *order_token, unsigned char key[CONSOLE_TICKET_KEY_LEN]);
 
 /* Issues a ticket for `vm_id` and `kind` valid until now_ms + TTL into
  * out[CONSOLE_TICKET_MAX].  0, or -1 (400) for an id or kind that cannot

@@ -139,6 +139,24 @@ static void test_memory_forgets_and_fills(void **state)
     assert_int_equal(seen.n, 1);
 }
 
+/* Both sides derive the same key from the order token; another token,
+ * another key; the key is not the token. */
+static void test_key_from_the_order_token(void **state)
+{
+    (void)state;
+    unsigned char a[CONSOLE_TICKET_KEY_LEN], b[CONSOLE_TICKET_KEY_LEN], c[CONSOLE_TICKET_KEY_LEN];
+    console_ticket_key("cuord_first", a);
+    console_ticket_key("cuord_first", b);
+    console_ticket_key("cuord_second", c);
+    assert_memory_equal(a, b, sizeof(a));
+    assert_memory_not_equal(a, c, sizeof(a));
+    char t[CONSOLE_TICKET_MAX];
+    _cleanup_error_ cu_error *err = NULL, *err2 = NULL;
+    assert_int_equal(console_ticket_issue(a, sizeof(a), VM, "vnc", T0, t, &err), 0);
+    assert_int_equal(console_ticket_check(c, sizeof(c), t, VM, "vnc", T0, &seen, &err2), -1);
+    assert_string_equal(err2->code, "ticket_invalid");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -146,6 +164,7 @@ int main(void)
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_issue_refuses_what_cannot_be_signed),
         cmocka_unit_test(test_memory_forgets_and_fills),
+        cmocka_unit_test(test_key_from_the_order_token),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
