@@ -18,6 +18,7 @@ typedef struct agent {
     char *name;         /* this host's name at the control plane */
     char *address;      /* where users reach forwarded ports (ssh -p PORT user@ADDRESS) */
     char *api_url;      /* where the control plane reaches this agent */
+    char *console_url;  /* where viewers reach the console websockets (console_proxy.h) */
     char *ssh_bind;     /* host address QEMU binds forwarded ports on */
     int port_min, port_max; /* range of host ports for forwarded SSH */
     unsigned heartbeat_s;

@@ -72,8 +72,9 @@ static json_t *join_body(agent *a)
     json_t *emulated = json_array();
     for (int i = 0; i < a->facts.nemulated; i++)
         json_array_append_new(emulated, json_string(a->facts.emulated[i]));
-    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:i, s:I, s:I, s:s, s:s}", "name", a->name,
-                     "address", a->address, "api_url", a->api_url, "architecture", a->facts.arch,
+    return json_pack("{s:s, s:s, s:s, s:s?, s:s, s:o, s:o, s:i, s:I, s:I, s:s, s:s}", "name",
+                     a->name, "address", a->address, "api_url", a->api_url, "console_url",
+                     a->console_url, "architecture", a->facts.arch,
                      "accelerators", accel, "emulated_architectures", emulated, "vcpus",
                      a->facts.vcpus, "memory_mib", a->facts.memory_mib, "disk_gib",
                      a->facts.disk_gib, "qemu_version", a->facts.qemu_version, "order_token",

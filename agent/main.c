@@ -15,6 +15,7 @@
 #include "agent_api.h"
 #include "cleanup.h"
 #include "config.h"
+#include "console_proxy.h"
 #include "daemon.h"
 #include "credentials.h"
 #include "fsutil.h"
@@ -37,6 +38,13 @@ static const cu_config_key keys[] = {
      "address users reach VMs' forwarded ports on (default: the listen host)"},
     {"advertise-url", "CUMULUS_AGENT_ADVERTISE_URL", NULL,
      "URL the control plane sends orders to (default: http://LISTEN)"},
+    {"console-listen", "CUMULUS_AGENT_CONSOLE_LISTEN", NULL,
+     "HOST:PORT for VM consoles (websockets; default: the listen host, a free port)"},
+    {"console-origins", "CUMULUS_AGENT_CONSOLE_ORIGINS", NULL,
+     "comma-separated origins browsers may open consoles from, e.g. http://ui.example:8443 "
+     "(default: none; clients that send no Origin are not affected)"},
+    {"advertise-console-url", "CUMULUS_AGENT_ADVERTISE_CONSOLE_URL", NULL,
+     "ws:// or wss:// URL consoles are reached at (default: ws://CONSOLE-LISTEN)"},
     {"ssh-bind", "CUMULUS_AGENT_SSH_BIND", NULL,
      "host address VMs' SSH ports are forwarded on (default: the address)"},
     {"vm-ports", "CUMULUS_AGENT_VM_PORTS", "22000-22999", "host ports for VMs' SSH forwards"},
@@ -177,6 +185,32 @@ static int absolute_data_dir(agent *a, cu_error **err)
     return 0;
 }
 
+/* The console listener (console_proxy.h), and the URL the control plane
+ * gives out for it. */
+static console_proxy *start_consoles(agent *a, const cu_config *cfg, const char *api_host,
+                                     cu_error **err)
+{
+    _cleanup_free_ char *dflt = NULL;
+    const char *listen = cu_config_get(cfg, "console-listen");
+    if (listen == NULL && asprintf(&dflt, "%s:0", api_host) < 0)
+        abort();
+    console_proxy *p =
+        console_proxy_start(a, listen ? listen : dflt, cu_config_get(cfg, "console-origins"), err);
+    if (p == NULL)
+        return NULL;
+    char host[256];
+    unsigned port;
+    http_parse_listen(listen ? listen : dflt, host, sizeof(host), &port, NULL);
+    const char *adv = cu_config_get(cfg, "advertise-console-url");
+    if (adv)
+        a->console_url = xstrdup(adv);
+    else if (asprintf(&a->console_url, "ws://%s:%u",
+                      strcmp(host, "0.0.0.0") == 0 ? a->address : host,
+                      console_proxy_port(p)) < 0)
+        abort();
+    return p;
+}
+
 static int run(agent *a, const cu_config *cfg, cu_error **err)
 {
     if (settings(a, cfg, err) < 0 || cu_mkdir_p(a->data_dir, 0700, err) < 0 ||
@@ -205,12 +239,19 @@ static int run(agent *a, const cu_config *cfg, cu_error **err)
     log_info("listening on http://%s (port %u) as host '%s'; %s, QEMU %s%s", hc.listen,
              http_server_port(srv), a->name, a->facts.arch, a->facts.qemu_version,
              a->facts.kvm ? ", KVM" : a->facts.hvf ? ", HVF" : ", TCG only");
+    console_proxy *consoles = start_consoles(a, cfg, host, err);
+    if (consoles == NULL) {
+        http_server_stop(srv);
+        return -1;
+    }
     if (reporter_start(a, err) < 0) {
+        console_proxy_stop(consoles);
         http_server_stop(srv);
         return -1;
     }
     if (vm_table_watch_start(a, err) < 0) {
         reporter_stop(a);
+        console_proxy_stop(consoles);
         http_server_stop(srv);
         return -1;
     }
@@ -218,6 +259,7 @@ static int run(agent *a, const cu_config *cfg, cu_error **err)
     log_info("stopping on signal %d; VMs keep running", sig);
     vm_table_watch_stop(a);
     reporter_stop(a);
+    console_proxy_stop(consoles);
     http_server_stop(srv);
     return 0;
 }

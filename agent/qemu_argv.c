@@ -313,7 +313,10 @@ static void add_control(cu_cmd *c, const qemu_launch *vm)
     _cleanup_free_ char *run = opts_escape(vm->run_dir);
     arg2(c, "-display", "none");
     cu_cmd_arg(c, "-vnc");
-    cu_cmd_argf(c, "unix:%s/vnc.sock", run);
+    /* Every viewer shares the screen, even one that asks for it alone
+     * (several browsers on one VM); no -k keymap: it breaks the extended
+     * key events noVNC sends (novnc/noVNC#666). */
+    cu_cmd_argf(c, "unix:%s/vnc.sock,share=force-shared", run);
     cu_cmd_arg(c, "-chardev");
     cu_cmd_argf(c, "socket,id=qmp,path=%s/qmp.sock,server=on,wait=off", run);
     arg2(c, "-mon", "chardev=qmp,mode=control");

@@ -29,9 +29,10 @@ static json_t *heartbeat_body(agent *a)
     /* VM states are fresh: the watcher (vm_table_watch_start) checks every second. */
     vm_usage(a, &vcpus, &mem);
     long long fv = a->facts.vcpus - vcpus, fm = a->facts.memory_mib - mem;
-    return json_pack("{s:I, s:I, s:I, s:s, s:o}", "free_vcpus", fv > 0 ? fv : 0,
+    return json_pack("{s:I, s:I, s:I, s:s, s:s?, s:o}", "free_vcpus", fv > 0 ? fv : 0,
                      "free_memory_mib", fm > 0 ? fm : 0, "free_disk_gib",
-                     free_disk_gib(a->data_dir), "api_url", a->api_url, "vms", vm_status_all(a));
+                     free_disk_gib(a->data_dir), "api_url", a->api_url, "console_url",
+                     a->console_url, "vms", vm_status_all(a));
 }
 
 int reporter_send(agent *a, cu_error **err)

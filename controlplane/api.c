@@ -41,6 +41,7 @@ const http_route cp_routes[] = {
     {"DELETE", "/v1/vms/{id}", api_vms_delete, ADMIN},
     {"POST", "/v1/vms/{id}/actions", api_vms_action, ADMIN},
     {"GET", "/v1/vms/{id}/cloud-init", api_vms_cloud_init, ADMIN},
+    {"POST", "/v1/vms/{id}/console", api_vms_console, ADMIN},
     {"GET", "/v1/vms/{id}/snapshots", api_snapshots_list, ADMIN},
     {"POST", "/v1/vms/{id}/snapshots", api_snapshots_create, ADMIN},
     {"GET", "/v1/vms/{id}/snapshots/{snapshot}", api_snapshots_get, ADMIN},

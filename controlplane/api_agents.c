@@ -25,6 +25,21 @@
 
 static const char *const architectures[] = {"x86_64", "aarch64", NULL};
 
+/* Where viewers reach the host's console websockets (agent/console_proxy.h). */
+static int check_console_url(const char *url, cu_error **err)
+{
+    if (url == NULL)
+        return 0;
+    if ((strncmp(url, "ws://", 5) != 0 && strncmp(url, "wss://", 6) != 0) ||
+        validate_text("console_url", url, 255, err) < 0 || strpbrk(url, "?# ") != NULL) {
+        cu_error_freep(err);
+        return cu_error_set(err, 400, CU_E_INVALID_FIELD, "console_url",
+                            "console_url '%.255s' must be a ws:// or wss:// URL without a query",
+                            url);
+    }
+    return 0;
+}
+
 static int check_join(const json_t *b, cu_error **err)
 {
     static const cu_json_field fields[] = {
@@ -33,7 +48,8 @@ static int check_join(const json_t *b, cu_error **err)
         {"accelerators", CU_JSON_STRING_ARRAY, true}, {"vcpus", CU_JSON_INTEGER, true},
         {"memory_mib", CU_JSON_INTEGER, true},  {"disk_gib", CU_JSON_INTEGER, true},
         {"qemu_version", CU_JSON_STRING, true}, {"order_token", CU_JSON_STRING, true},
-        {"emulated_architectures", CU_JSON_STRING_ARRAY, false}, {NULL}};
+        {"emulated_architectures", CU_JSON_STRING_ARRAY, false},
+        {"console_url", CU_JSON_STRING, false}, {NULL}};
     long long n;
     if (b == NULL)
         return cu_error_set(err, 400, CU_E_INVALID_JSON, NULL, "send the host's description");
@@ -51,6 +67,8 @@ static int check_join(const json_t *b, cu_error **err)
     if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
         return cu_error_set(err, 400, CU_E_INVALID_FIELD, "api_url",
                             "api_url '%s' must be an http:// or https:// URL", url);
+    if (check_console_url(cu_json_str(b, "console_url"), err) < 0)
+        return -1;
     size_t i;
     json_t *a;
     json_array_foreach(json_object_get(b, "emulated_architectures"), i, a)
@@ -73,15 +91,16 @@ static int upsert_host(cp_app *app, const json_t *b, const char *id, cu_error **
         app->store, err,
         "INSERT INTO hosts (id, name, address, api_url, architecture, accelerators, vcpus,"
         " memory_mib, disk_gib, free_vcpus, free_memory_mib, free_disk_gib, qemu_version,"
-        " order_token, emulated_architectures, state, last_heartbeat)"
-        " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?7,?8,?9,?10,?11,?12,'up'," SQL_NOW ")"
+        " order_token, emulated_architectures, console_url, state, last_heartbeat)"
+        " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?7,?8,?9,?10,?11,?12,?13,'up'," SQL_NOW ")"
         " ON CONFLICT(name) DO UPDATE SET address = ?3, api_url = ?4,"
         " architecture = ?5, accelerators = ?6, vcpus = ?7, memory_mib = ?8, disk_gib = ?9,"
-        " qemu_version = ?10, order_token = ?11, emulated_architectures = ?12, state = 'up',"
-        " last_heartbeat = " SQL_NOW,
-        "ssssssiiisss", id, cu_json_str(b, "name"), cu_json_str(b, "address"),
+        " qemu_version = ?10, order_token = ?11, emulated_architectures = ?12,"
+        " console_url = ?13, state = 'up', last_heartbeat = " SQL_NOW,
+        "ssssssiiissss", id, cu_json_str(b, "name"), cu_json_str(b, "address"),
         cu_json_str(b, "api_url"), cu_json_str(b, "architecture"), accel, vcpus, mem, disk,
-        cu_json_str(b, "qemu_version"), cu_json_str(b, "order_token"), emulated);
+        cu_json_str(b, "qemu_version"), cu_json_str(b, "order_token"), emulated,
+        cu_json_str(b, "console_url"));
 }
 
 /* Replaces the host's agent token; returns the new token (malloc'd). */
@@ -140,6 +159,7 @@ int api_hosts_heartbeat(http_request *req, http_response *resp, cu_error **err)
                                            {"free_disk_gib", CU_JSON_INTEGER, true},
                                            {"vms", CU_JSON_ARRAY, true},
                                            {"api_url", CU_JSON_STRING, false},
+                                           {"console_url", CU_JSON_STRING, false},
                                            {NULL}};
     cp_app *app = APP(req);
     if (strcmp(req->principal.id, req->params[0]) != 0)
@@ -148,6 +168,7 @@ int api_hosts_heartbeat(http_request *req, http_response *resp, cu_error **err)
     if (req->body == NULL)
         return cu_error_set(err, 400, CU_E_INVALID_JSON, NULL, "send the host's report");
     if (cu_json_check_fields(req->body, fields, err) < 0 ||
+        check_console_url(cu_json_str(req->body, "console_url"), err) < 0 ||
         reports_apply(app, req->params[0], req->body, err) < 0)
         return -1;
     resp->body = json_pack("{s:i}", "heartbeat_timeout_s", app->host_timeout_s);

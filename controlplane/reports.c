@@ -238,6 +238,11 @@ int reports_apply(cp_app *app, const char *host_id, const json_t *body, cu_error
                    "ss", url, host_id) > 0)
         store_exec(app->store, err, "UPDATE vms SET next_push_at = 0 WHERE host_id = ?", "s",
                    host_id);
+    const char *console = cu_json_str(body, "console_url");
+    if (console)
+        store_exec(app->store, err,
+                   "UPDATE hosts SET console_url = ? WHERE id = ? AND console_url IS NOT ?1", "ss",
+                   console, host_id);
     size_t i;
     json_t *rep;
     json_array_foreach(vms, i, rep) apply_vm(app, host_id, rep, err);

@@ -325,9 +325,13 @@ static const char migration_11[] = "ALTER TABLE vms ADD COLUMN bake_image TEXT;"
                                    "CREATE INDEX vms_bake_image ON vms(bake_image)"
                                    "  WHERE bake_image IS NOT NULL;";
 
-static const char *const migrations[] = {migration_1, migration_2, migration_3, migration_4,
-                                         migration_5, migration_6, migration_7, migration_8,
-                                         migration_9, migration_10, migration_11};
+/* Consoles (agent/console_proxy.h): where viewers reach a host's console
+ * websockets, as its agent reports it. */
+static const char migration_12[] = "ALTER TABLE hosts ADD COLUMN console_url TEXT;";
+
+static const char *const migrations[] = {migration_1,  migration_2,  migration_3, migration_4,
+                                         migration_5,  migration_6,  migration_7, migration_8,
+                                         migration_9,  migration_10, migration_11, migration_12};
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 int schema_latest_version(void)

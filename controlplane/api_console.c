@@ -1,0 +1,81 @@
+/* api_console.c: POST /v1/vms/{id}/console {"type": "vnc"}: where to open
+ * the VM's screen.  Answers the websocket URL on the VM's host (its
+ * agent's console listener, agent/console_proxy.h) with a ticket in the
+ * query: signed with the key derived from that host's order token, good
+ * for this VM and console only, for CONSOLE_TICKET_TTL_MS, once
+ * (common/console_ticket.h).  Nothing is stored: the host checks the
+ * ticket itself. */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api.h"
+#include "cleanup.h"
+#include "console_ticket.h"
+#include "json_util.h"
+#include "store.h"
+#include "validate.h"
+
+static const char *const types[] = {"vnc", NULL};
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void iso_ms(long long ms, char out[32])
+{
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + n, 32 - n, ".%03lldZ", ms % 1000);
+}
+
+int api_vms_console(http_request *req, http_response *resp, cu_error **err)
+{
+    static const cu_json_field fields[] = {{"type", CU_JSON_STRING, false}, {NULL}};
+    const json_t *b = req->body;
+    const char *type = b ? cu_json_str(b, "type") : NULL;
+    if ((b && cu_json_check_fields(b, fields, err) < 0) ||
+        (type && validate_enum("type", type, types, err) < 0))
+        return -1;
+    type = type ? type : "vnc";
+    json_t *row = NULL;
+    int r = store_get(APP(req)->store, &row, err,
+                      "SELECT v.id, v.name, v.state, v.desired_state, h.name AS host, h.state AS"
+                      " host_state, h.console_url, h.order_token FROM vms v"
+                      " LEFT JOIN hosts h ON h.id = v.host_id WHERE v.id = ?1 OR v.name = ?1",
+                      "s", req->params[0]);
+    if (r <= 0)
+        return r < 0 ? -1 : api_not_found(err, "VM", req->params[0]);
+    json_auto_t *vm = row;
+    const char *name = cu_json_str(vm, "name"), *url = cu_json_str(vm, "console_url");
+    if (strcmp(cu_json_str(vm, "state"), "running") != 0)
+        return cu_error_set(err, 409, CU_E_CONFLICT, NULL,
+                            "VM '%s' is %s: its screen is there while it runs", name,
+                            cu_json_str(vm, "state"));
+    if (url == NULL || strcmp(cu_json_str(vm, "host_state") ?: "", "up") != 0)
+        return cu_error_set(err, 503, "console_unavailable", NULL,
+                            "the console of VM '%s' cannot be reached: its host '%s' is %s", name,
+                            cu_json_str(vm, "host") ?: "?",
+                            url ? cu_json_str(vm, "host_state") : "without a console listener");
+    unsigned char key[CONSOLE_TICKET_KEY_LEN];
+    console_ticket_key(cu_json_str(vm, "order_token"), key);
+    char ticket[CONSOLE_TICKET_MAX], expires[32];
+    long long now = now_ms();
+    if (console_ticket_issue(key, sizeof(key), cu_json_str(vm, "id"), type, now, ticket, err) < 0)
+        return -1;
+    iso_ms(now + CONSOLE_TICKET_TTL_MS, expires);
+    _cleanup_free_ char *ws = NULL;
+    if (asprintf(&ws, "%s/v1/vms/%s/%s?ticket=%s", url, cu_json_str(vm, "id"), type, ticket) < 0)
+        abort();
+    resp->body = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "vm_id", cu_json_str(vm, "id"),
+                           "type", type, "url", ws, "protocol", "binary", "ticket", ticket,
+                           "expires_at", expires);
+    return 0;
+}
