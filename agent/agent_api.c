@@ -6,12 +6,14 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <string.h>
 
 #include "agent.h"
 #include "ids.h"
 #include "json_util.h"
+#include "screenshot.h"
 #include "version.h"
 #include "vm_export.h"
 #include "vm_manager.h"
@@ -95,6 +97,25 @@ static int del(http_request *req, http_response *resp, cu_error **err)
     return 0;
 }
 
+/* GET /v1/vms/{id}/screenshot?size=W: a PNG of the screen, at most W wide. */
+static int screenshot(http_request *req, http_response *resp, cu_error **err)
+{
+    const char *size = http_query(req, "size");
+    char *end = NULL;
+    long w = size ? strtol(size, &end, 10) : 0;
+    if (size && (*size == '\0' || *end != '\0' || w < 16 || w > 4096))
+        return cu_error_set(err, 400, CU_E_INVALID_FIELD, "size",
+                            "size must be a width in pixels from 16 to 4096, got '%.32s'", size);
+    if (vm_id_check("id", req->params[0], err) < 0)
+        return -1;
+    long long bytes = 0;
+    if (screenshot_take(AGENT(req), req->params[0], (int)w, &resp->file_fd, &bytes, err) < 0)
+        return -1;
+    resp->file_size = bytes;
+    resp->content_type = "image/png";
+    return 0;
+}
+
 /* GET /v1/vms/{id}/exports/{image}: an image made of the VM's disk. */
 static int export_get(http_request *req, http_response *resp, cu_error **err)
 {
@@ -117,5 +138,6 @@ const http_route agent_routes[] = {
     {"PUT", "/v1/vms/{id}", put, ROLE_CONTROL_PLANE},
     {"DELETE", "/v1/vms/{id}", del, ROLE_CONTROL_PLANE},
     {"GET", "/v1/vms/{id}/exports/{image}", export_get, ROLE_CONTROL_PLANE},
+    {"GET", "/v1/vms/{id}/screenshot", screenshot, ROLE_CONTROL_PLANE},
 };
 const size_t agent_nroutes = sizeof(agent_routes) / sizeof(agent_routes[0]);

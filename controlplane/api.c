@@ -42,6 +42,7 @@ const http_route cp_routes[] = {
     {"POST", "/v1/vms/{id}/actions", api_vms_action, ADMIN},
     {"GET", "/v1/vms/{id}/cloud-init", api_vms_cloud_init, ADMIN},
     {"POST", "/v1/vms/{id}/console", api_vms_console, ADMIN},
+    {"GET", "/v1/vms/{id}/screenshot", api_vms_screenshot, ADMIN},
     {"GET", "/v1/vms/{id}/snapshots", api_snapshots_list, ADMIN},
     {"POST", "/v1/vms/{id}/snapshots", api_snapshots_create, ADMIN},
     {"GET", "/v1/vms/{id}/snapshots/{snapshot}", api_snapshots_get, ADMIN},

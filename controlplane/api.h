@@ -50,6 +50,7 @@ int api_hosts_action(http_request *, http_response *, cu_error **);
 int api_images_import(http_request *, http_response *, cu_error **);
 int api_images_bake(http_request *, http_response *, cu_error **);
 int api_vms_console(http_request *, http_response *, cu_error **);
+int api_vms_screenshot(http_request *, http_response *, cu_error **);
 int api_images_file(http_request *, http_response *, cu_error **);
 int api_keys_list(http_request *, http_response *, cu_error **);
 int api_keys_get(http_request *, http_response *, cu_error **);

@@ -1,5 +1,9 @@
-/* api_console.c: POST /v1/vms/{id}/console {"type": "vnc"}: where to open
- * the VM's screen.  Answers the websocket URL on the VM's host (its
+/* api_console.c: the VM's screen.
+ *
+ * GET /v1/vms/{id}/screenshot?size=W: a PNG of it, taken by its host
+ * (agent/screenshot.h) and relayed.
+ *
+ * POST /v1/vms/{id}/console {"type": "vnc"}: where to open it.  Answers the websocket URL on the VM's host (its
  * agent's console listener, agent/console_proxy.h) with a ticket in the
  * query: signed with the key derived from that host's order token, good
  * for this VM and console only, for CONSOLE_TICKET_TTL_MS, once
@@ -11,9 +15,16 @@
 #include <string.h>
 #include <time.h>
 
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
 #include "api.h"
 #include "cleanup.h"
 #include "console_ticket.h"
+#include "download.h"
+#include "fsutil.h"
+#include "ids.h"
 #include "json_util.h"
 #include "store.h"
 #include "validate.h"
@@ -36,6 +47,28 @@ static void iso_ms(long long ms, char out[32])
     snprintf(out + n, 32 - n, ".%03lldZ", ms % 1000);
 }
 
+/* The VM and its host, if it runs on one that is up: 1, or -1 (err set). */
+static int running_vm(cp_app *app, const char *ref, json_t **vm, cu_error **err)
+{
+    int r = store_get(app->store, vm, err,
+                      "SELECT v.id, v.name, v.state, h.name AS host, h.state AS host_state,"
+                      " h.api_url, h.console_url, h.order_token FROM vms v"
+                      " LEFT JOIN hosts h ON h.id = v.host_id WHERE v.id = ?1 OR v.name = ?1",
+                      "s", ref);
+    if (r <= 0)
+        return r < 0 ? -1 : api_not_found(err, "VM", ref);
+    const char *name = cu_json_str(*vm, "name");
+    if (strcmp(cu_json_str(*vm, "state"), "running") != 0)
+        return cu_error_set(err, 409, CU_E_CONFLICT, NULL,
+                            "VM '%s' is %s: its screen is there while it runs", name,
+                            cu_json_str(*vm, "state"));
+    if (strcmp(cu_json_str(*vm, "host_state") ?: "", "up") != 0)
+        return cu_error_set(err, 503, "console_unavailable", NULL,
+                            "the screen of VM '%s' cannot be reached: its host '%s' is %s", name,
+                            cu_json_str(*vm, "host") ?: "?", cu_json_str(*vm, "host_state") ?: "gone");
+    return 1;
+}
+
 int api_vms_console(http_request *req, http_response *resp, cu_error **err)
 {
     static const cu_json_field fields[] = {{"type", CU_JSON_STRING, false}, {NULL}};
@@ -46,24 +79,16 @@ int api_vms_console(http_request *req, http_response *resp, cu_error **err)
         return -1;
     type = type ? type : "vnc";
     json_t *row = NULL;
-    int r = store_get(APP(req)->store, &row, err,
-                      "SELECT v.id, v.name, v.state, v.desired_state, h.name AS host, h.state AS"
-                      " host_state, h.console_url, h.order_token FROM vms v"
-                      " LEFT JOIN hosts h ON h.id = v.host_id WHERE v.id = ?1 OR v.name = ?1",
-                      "s", req->params[0]);
-    if (r <= 0)
-        return r < 0 ? -1 : api_not_found(err, "VM", req->params[0]);
+    if (running_vm(APP(req), req->params[0], &row, err) < 0) {
+        json_decref(row);
+        return -1;
+    }
     json_auto_t *vm = row;
-    const char *name = cu_json_str(vm, "name"), *url = cu_json_str(vm, "console_url");
-    if (strcmp(cu_json_str(vm, "state"), "running") != 0)
-        return cu_error_set(err, 409, CU_E_CONFLICT, NULL,
-                            "VM '%s' is %s: its screen is there while it runs", name,
-                            cu_json_str(vm, "state"));
-    if (url == NULL || strcmp(cu_json_str(vm, "host_state") ?: "", "up") != 0)
+    const char *url = cu_json_str(vm, "console_url");
+    if (url == NULL)
         return cu_error_set(err, 503, "console_unavailable", NULL,
-                            "the console of VM '%s' cannot be reached: its host '%s' is %s", name,
-                            cu_json_str(vm, "host") ?: "?",
-                            url ? cu_json_str(vm, "host_state") : "without a console listener");
+                            "the host '%s' of VM '%s' has no console listener (an older agent)",
+                            cu_json_str(vm, "host"), cu_json_str(vm, "name"));
     unsigned char key[CONSOLE_TICKET_KEY_LEN];
     console_ticket_key(cu_json_str(vm, "order_token"), key);
     char ticket[CONSOLE_TICKET_MAX], expires[32];
@@ -77,5 +102,41 @@ int api_vms_console(http_request *req, http_response *resp, cu_error **err)
     resp->body = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "vm_id", cu_json_str(vm, "id"),
                            "type", type, "url", ws, "protocol", "binary", "ticket", ticket,
                            "expires_at", expires);
+    return 0;
+}
+
+int api_vms_screenshot(http_request *req, http_response *resp, cu_error **err)
+{
+    cp_app *app = APP(req);
+    const char *size = http_query(req, "size");
+    if (size && (strlen(size) > 4 || strspn(size, "0123456789") != strlen(size) || atoi(size) < 16 ||
+                 atoi(size) > 4096))
+        return cu_error_set(err, 400, CU_E_INVALID_FIELD, "size",
+                            "size must be a width in pixels from 16 to 4096, got '%.32s'", size);
+    json_t *row = NULL;
+    if (running_vm(app, req->params[0], &row, err) < 0) {
+        json_decref(row);
+        return -1;
+    }
+    json_auto_t *vm = row;
+    _cleanup_free_ char *url = NULL, *dir = NULL, *path = NULL, *name = cu_id_new("shot");
+    if (asprintf(&url, "%s/v1/vms/%s/screenshot%s%s", cu_json_str(vm, "api_url"),
+                 cu_json_str(vm, "id"), size ? "?size=" : "", size ? size : "") < 0 ||
+        asprintf(&dir, "%s/tmp", app->data_dir) < 0 ||
+        asprintf(&path, "%s/%s.png", dir, name) < 0)
+        abort();
+    char digest[65];
+    long long bytes = 0;
+    if (cu_mkdir_p(dir, 0700, err) < 0 ||
+        cu_download(url, cu_json_str(vm, "order_token"), path, NULL, digest, &bytes, err) < 0)
+        return cu_error_wrap(err, "the screenshot of VM '%s' from its host",
+                             cu_json_str(vm, "name"));
+    resp->file_fd = open(path, O_RDONLY | O_CLOEXEC);
+    int e = errno;
+    unlink(path); /* open or not, it is ours alone now */
+    if (resp->file_fd < 0)
+        return cu_error_errno(err, e, "cannot open '%s'", path);
+    resp->file_size = bytes;
+    resp->content_type = "image/png";
     return 0;
 }

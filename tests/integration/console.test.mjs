@@ -6,7 +6,8 @@
 // Refused before the upgrade, each with its reason in the agent's log:
 // no ticket, a forged one, one used before, one for another VM, an expired
 // one, an Origin that is not configured, a websocket without the
-// "binary" subprotocol.
+// "binary" subprotocol.  GET /v1/vms/{id}/screenshot gives a PNG of the
+// screen (libvncclient on the host), scaled to the size asked.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -14,7 +15,7 @@ import { startControlPlane } from './lib/controlplane.mjs';
 import { Agent, until } from './lib/agent.mjs';
 import { tinyImage } from './lib/tiny_image.mjs';
 import { makeKey } from './lib/keys.mjs';
-import { wsConnect, rfbHandshake, rfbFramebuffer, distinctPixels } from './lib/vnc_ws.mjs';
+import { wsConnect, rfbHandshake, rfbFramebuffer, distinctPixels, decodePng } from './lib/vnc_ws.mjs';
 
 const UI = 'http://ui.example:8443';
 let cp, agent, vm;
@@ -117,6 +118,31 @@ test('missing, forged, replayed, other-VM, expired tickets, wrong Origin and no 
   }
 });
 
+async function screenshot(query = '') {
+  const res = await fetch(`${cp.base}/v1/vms/${vm.name}/screenshot${query}`, { headers: { Authorization: `Bearer ${cp.token}` } });
+  return { status: res.status, type: res.headers.get('content-type'), body: Buffer.from(await res.arrayBuffer()) };
+}
+
+test('a screenshot is a PNG of the screen, scaled to the size asked', async () => {
+  const full = await screenshot();
+  assert.equal(full.status, 200, full.body.toString().slice(0, 300));
+  assert.equal(full.type, 'image/png');
+  const big = decodePng(full.body);
+  assert.ok(big.width >= 320 && big.height >= 200, `${big.width}x${big.height}`);
+  const thumb = decodePng((await screenshot('?size=160')).body);
+  assert.equal(thumb.width, 160);
+  assert.equal(thumb.height, Math.floor(big.height * 160 / big.width));
+  const colours = new Set();
+  for (let i = 0; i < thumb.rgb.length; i += 3) colours.add(thumb.rgb.readUIntBE(i, 3));
+  assert.ok(colours.size > 1, 'the guest\'s console shows in the thumbnail');
+  for (const bad of ['?size=0', '?size=15', '?size=5000', '?size=abc', '?size=']) {
+    const r = await screenshot(bad);
+    assert.equal(r.status, 400, `${bad}: ${r.body}`);
+    assert.equal(JSON.parse(r.body).error.field, 'size');
+  }
+  assert.equal((await fetch(`${cp.base}/v1/vms/${vm.name}/screenshot`)).status, 401);
+});
+
 test('stopping the VM closes the viewer\'s websocket', async () => {
   const c = await console_();
   const r = await wsConnect(c.url);
@@ -129,4 +155,5 @@ test('stopping the VM closes the viewer\'s websocket', async () => {
   assert.equal((await cp.finished(stop.body.operation, 120)).status, 'succeeded');
   const refused = await cp.post(`/v1/vms/${vm.id}/console`, {});
   assert.equal(refused.status, 409, JSON.stringify(refused.body));
+  assert.equal((await screenshot()).status, 409, 'no screenshot of a stopped VM');
 });

@@ -3,6 +3,7 @@
 // agent's console proxy the way noVNC does, with nothing between.
 import { request } from 'node:http';
 import { randomBytes, createHash } from 'node:crypto';
+import { inflateSync } from 'node:zlib';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
@@ -174,4 +175,34 @@ export function distinctPixels(pixels, bpp) {
   const seen = new Set();
   for (let i = 0; i < pixels.length && seen.size < 1000; i += bpp / 8) seen.add(pixels.readUIntLE(i, bpp / 8));
   return seen.size;
+}
+
+// A PNG's size and RGB pixels (8-bit RGB, not interlaced: what the agent
+// writes), decoded with zlib alone.
+export function decodePng(buf) {
+  if (buf.subarray(0, 8).toString('hex') !== '89504e470d0a1a0a') throw new Error('not a PNG');
+  let off = 8, width = 0, height = 0;
+  const idat = [];
+  while (off < buf.length) {
+    const len = buf.readUInt32BE(off), type = buf.subarray(off + 4, off + 8).toString();
+    const data = buf.subarray(off + 8, off + 8 + len);
+    if (type === 'IHDR') {
+      width = data.readUInt32BE(0); height = data.readUInt32BE(4);
+      if (data[8] !== 8 || data[9] !== 2 || data[12] !== 0) throw new Error('not 8-bit RGB, non-interlaced');
+    } else if (type === 'IDAT') idat.push(data);
+    off += 12 + len;
+  }
+  const raw = inflateSync(Buffer.concat(idat));
+  const stride = width * 3, out = Buffer.alloc(stride * height);
+  for (let y = 0; y < height; y++) {
+    const f = raw[y * (stride + 1)], line = raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1));
+    for (let x = 0; x < stride; x++) {
+      const a = x >= 3 ? out[y * stride + x - 3] : 0, b = y > 0 ? out[(y - 1) * stride + x] : 0;
+      const c = x >= 3 && y > 0 ? out[(y - 1) * stride + x - 3] : 0;
+      const p = a + b - c, pa = Math.abs(p - a), pb = Math.abs(p - b), pc = Math.abs(p - c);
+      const pred = [0, a, b, (a + b) >> 1, pa <= pb && pa <= pc ? a : pb <= pc ? b : c][f];
+      out[y * stride + x] = (line[x] + pred) & 255;
+    }
+  }
+  return { width, height, rgb: out };
 }
