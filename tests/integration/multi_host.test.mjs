@@ -116,8 +116,15 @@ test('every QEMU of a host killed with its agent (a reboot): the VMs meant to ru
   for (const pid of Object.values(before)) if (pid > 0) process.kill(pid, 'SIGKILL');
   await until('every QEMU of h1 to be gone', () => Object.values(before).every((p) => !alive(p)), 20000);
   await h1.start();
+  // Until h1 reports, the control plane still shows what it saw before the
+  // kill (every VM running): wait for the new QEMUs, then check it all.
+  const meant = vms.filter((x) => x.desired_state === 'running');
+  await until('h1 to start its VMs again', () => meant.every((v) => {
+    const pid = h1.vmState(v.id).pid;
+    return alive(pid) && pid !== before[v.id];
+  }), 120000);
   await assertConverged(cp, c.agents);
-  for (const v of vms.filter((x) => x.desired_state === 'running')) {
+  for (const v of meant) {
     const pid = h1.vmState(v.id).pid;
     assert.ok(alive(pid) && pid !== before[v.id], `${v.name} runs again in a new QEMU`);
   }
