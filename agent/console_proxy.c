@@ -47,7 +47,8 @@ struct console_proxy {
 
 typedef struct session {
     struct lws *vm;  /* the VM's socket, once adopted */
-    int vm_fd;       /* connected before the upgrade, until adopted (-1: none) */
+    int vm_fd;       /* connected before the upgrade, until adopted */
+    int has_fd;      /* vm_fd is ours to close (zeroed memory must not mean fd 0) */
     int vm_gone;     /* the VM's side closed: close the websocket once drained */
     size_t down_len; /* bytes from the VM for the viewer */
     size_t up_len;   /* bytes from the viewer for the VM */
@@ -121,7 +122,6 @@ static int admit(struct lws *wsi, session *s)
     console_proxy *p = proxy_of(wsi);
     char uri[256] = "", origin[256] = "", peer[128] = "?", buf[CONSOLE_TICKET_MAX + 16];
     lws_get_peer_simple(wsi, peer, sizeof(peer));
-    s->vm_fd = -1;
     if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 ||
         vm_of_path(uri, s->vm_id, sizeof(s->vm_id)) < 0) {
         log_warn("console: refused %s: '%s' is not /v1/vms/{id}/vnc", peer, uri);
@@ -147,7 +147,9 @@ static int admit(struct lws *wsi, session *s)
                  err ? err->message : "this host has not joined yet");
         return 1;
     }
-    if ((s->vm_fd = connect_vnc(p->a, s->vm_id)) < 0) {
+    if ((s->vm_fd = connect_vnc(p->a, s->vm_id)) >= 0)
+        s->has_fd = 1;
+    else {
         log_warn("console: refused %s for VM %s: its VNC socket: %s (is it running?)", peer,
                  s->vm_id, strerror(errno));
         return 1;
@@ -161,13 +163,13 @@ static int admit(struct lws *wsi, session *s)
 static int adopt_vm(struct lws *wsi, session *s)
 {
     lws_sock_file_fd_type fd = {.sockfd = s->vm_fd};
+    s->has_fd = 0; /* lws's now, adopted or closed */
     s->vm = lws_adopt_descriptor_vhost(lws_get_vhost(wsi), LWS_ADOPT_SOCKET, fd,
                                        "cumulus-vm-socket", wsi);
     if (s->vm == NULL) {
         log_error("console: VM %s: cannot add its VNC socket to the event loop", s->vm_id);
-        return -1; /* lws closed the descriptor */
+        return -1;
     }
-    s->vm_fd = -1;
     lws_set_opaque_user_data(s->vm, s);
     return 0;
 }
@@ -217,9 +219,9 @@ static int viewer(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         log_info("console: a viewer of VM %s left", s->vm_id);
         return 0;
     case LWS_CALLBACK_WSI_DESTROY:
-        if (s && s->vm_fd >= 0) { /* refused or failed before it was adopted */
+        if (s && s->has_fd) { /* refused or failed before it was adopted */
             close(s->vm_fd);
-            s->vm_fd = -1;
+            s->has_fd = 0;
         }
         return 0;
     default:
