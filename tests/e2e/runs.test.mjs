@@ -185,13 +185,17 @@ test('a run whose test suite fails: exit code 1 and the failure reported, the ru
   assert.equal(existsSync(join(cloud.cp.dataDir, 'runs', run.id)), false);
 }));
 
-// As soon as the run runs its command, logs in with the tester key (the
-// run's ssh_keys) and looks for it: { state, ps }.
+// As soon as the run's command has printed 'started' (so its sleep runs:
+// the state turns 'running' when the control plane opens the SSH session,
+// a moment before the guest's shell gets there), logs in with the tester
+// key (the run's ssh_keys) and looks for it: { state, ps }.
 async function peekWhileRunning({ run, vm }) {
   let seen;
   await until('the slow run to run its command', async () => {
     seen = (await cloud.cp.get(`/v1/runs/${run.id}`)).body;
-    return seen.state === 'running' || runEnded(seen);
+    if (runEnded(seen)) return true;
+    if (seen.state !== 'running') return false;
+    return /^started\n/.test((await cloud.cp.get(`/v1/runs/${run.id}/output`)).body);
   }, 600000, 500);
   if (seen.state !== 'running') return { state: seen.state, ps: '' };
   const r = await cloud.ssh(await cloud.vm(vm.id), 'pgrep -af "sleep 600"', { timeoutMs: 25000 });
