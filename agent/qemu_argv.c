@@ -307,7 +307,7 @@ static void add_devices(cu_cmd *c, const qemu_launch *vm)
                  json_pack("{s:s, s:s, s:s}", "driver", "usb-kbd", "id", "kbd0", "bus", "usb.0"));
 }
 
-/* VNC, QMP, serial log, pid file: all in the run directory. */
+/* VNC, QMP, serial port and log, pid file: all in the run directory. */
 static void add_control(cu_cmd *c, const qemu_launch *vm)
 {
     _cleanup_free_ char *run = opts_escape(vm->run_dir);
@@ -320,8 +320,12 @@ static void add_control(cu_cmd *c, const qemu_launch *vm)
     cu_cmd_arg(c, "-chardev");
     cu_cmd_argf(c, "socket,id=qmp,path=%s/qmp.sock,server=on,wait=off", run);
     arg2(c, "-mon", "chardev=qmp,mode=control");
+    /* The serial port: a socket for its console (agent/console_serial.c)
+     * that also logs all the guest prints, viewer or not, to serial.log
+     * (truncated at start). */
     cu_cmd_arg(c, "-chardev");
-    cu_cmd_argf(c, "file,id=serial0,path=%s/serial.log", run);
+    cu_cmd_argf(c, "socket,id=serial0,path=%s/serial.sock,server=on,wait=off,logfile=%s/serial.log",
+                run, run);
     arg2(c, "-serial", "chardev:serial0");
     /* The guest's channel to us (guest_channel.h): a virtio-serial port
      * whose host end is a file QEMU truncates at start. */

@@ -46,12 +46,22 @@ static void frame_done(rfbClient *cl)
     *(int *)rfbClientGetClientData(cl, (void *)&got_tag) = 1;
 }
 
+/* rfbClientCleanup leaves the framebuffer (libvncclient's MallocFrameBuffer
+ * made it) to the application. */
+static void release(rfbClient *cl)
+{
+    free(cl->frameBuffer);
+    cl->frameBuffer = NULL;
+    rfbClientCleanup(cl);
+}
+
 /* One full framebuffer: the client, its frameBuffer filled (RGBX), or NULL. */
 static rfbClient *grab(const char *sock, int *got, cu_error **err)
 {
     rfbClient *cl = rfbGetClient(8, 3, 4);
     if (cl == NULL)
         return cu_error_set(err, 500, CU_E_INTERNAL, NULL, "libvncclient: out of memory"), NULL;
+    free(cl->serverHost); /* rfbGetClient's "" */
     cl->serverHost = strdup(sock); /* a path: libvncclient connects to the unix socket */
     cl->serverPort = 0;
     cl->appData.shareDesktop = TRUE;
@@ -68,14 +78,14 @@ static rfbClient *grab(const char *sock, int *got, cu_error **err)
     while (!*got && time(NULL) < deadline) {
         int n = WaitForMessage(cl, 200000);
         if (n < 0 || (n > 0 && !HandleRFBServerMessage(cl))) {
-            rfbClientCleanup(cl);
+            release(cl);
             return cu_error_set(err, 500, CU_E_INTERNAL, NULL,
                                 "the VM's VNC server closed the connection"),
                    NULL;
         }
     }
     if (!*got) {
-        rfbClientCleanup(cl);
+        release(cl);
         return cu_error_set(err, 504, "screenshot_timeout", NULL,
                             "no picture from the VM's screen within %d s", SCREENSHOT_TIMEOUT_S),
                NULL;
@@ -141,7 +151,7 @@ int screenshot_take(const agent *a, const char *vm_id, int max_width, int *fd, l
     int w = max_width > 0 && max_width < cl->width ? max_width : cl->width;
     int h = (int)((long long)cl->height * w / cl->width);
     _cleanup_free_ unsigned char *rgb = scale(cl, w, h > 0 ? h : 1);
-    rfbClientCleanup(cl);
+    release(cl);
     *fd = memfd_create("screenshot.png", MFD_CLOEXEC);
     FILE *f = *fd >= 0 ? fdopen(dup(*fd), "w") : NULL;
     int rc = f ? write_png(f, rgb, w, h > 0 ? h : 1, err)

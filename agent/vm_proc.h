@@ -2,7 +2,7 @@
  *
  * DATA/vms/<id>/ holds spec.json (the accepted order), state.json (pid,
  * process start time, SSH port, applied generation: written atomically),
- * disk.qcow2, seed.iso, efivars.fd, qmp.sock, vnc.sock, serial.log,
+ * disk.qcow2, seed.iso, efivars.fd, qmp.sock, vnc.sock, serial.sock, serial.log,
  * guest.log and qemu.pid.  QEMU is started with -daemonize: it detaches itself, so it
  * outlives the agent, and its startup errors come back on stderr.  A
  * process is ours only if its pid is alive AND its start time matches what

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ids.h"
 
@@ -68,6 +69,13 @@ void console_ticket_key(const char *order_token, unsigned char key[CONSOLE_TICKE
              sizeof(label) - 1, key, &n) == NULL ||
         n != CONSOLE_TICKET_KEY_LEN)
         abort();
+}
+
+long long console_ticket_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int console_ticket_issue(const void *key, size_t keylen, const char *vm_id, const char *kind,

@@ -39,6 +39,10 @@
  * joins again) makes old tickets worthless. */
 void console_ticket_key(const char *order_token, unsigned char key[CONSOLE_TICKET_KEY_LEN]);
 
+/* The wall clock in unix milliseconds: the clock tickets are issued and
+ * checked against (the control plane's and the host's, within the skew). */
+long long console_ticket_now_ms(void);
+
 /* Issues a ticket for `vm_id` and `kind` valid until now_ms + TTL into
  * out[CONSOLE_TICKET_MAX].  0, or -1 (400) for an id or kind that cannot
  * be part of one. */

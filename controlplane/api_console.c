@@ -1,10 +1,11 @@
-/* api_console.c: the VM's screen.
+/* api_console.c: the VM's screen and serial console.
  *
- * GET /v1/vms/{id}/screenshot?size=W: a PNG of it, taken by its host
- * (agent/screenshot.h) and relayed.
+ * GET /v1/vms/{id}/screenshot?size=W: a PNG of the screen, taken by its
+ * host (agent/screenshot.h) and relayed.
  *
- * POST /v1/vms/{id}/console {"type": "vnc"}: where to open it.  Answers the websocket URL on the VM's host (its
- * agent's console listener, agent/console_proxy.h) with a ticket in the
+ * POST /v1/vms/{id}/console {"type": "vnc"|"serial"}: where to open one.
+ * Answers the websocket URL on the VM's host (its agent's console
+ * listener, agent/console_proxy.h) with a ticket in the
  * query: signed with the key derived from that host's order token, good
  * for this VM and console only, for CONSOLE_TICKET_TTL_MS, once
  * (common/console_ticket.h).  Nothing is stored: the host checks the
@@ -29,14 +30,7 @@
 #include "store.h"
 #include "validate.h"
 
-static const char *const types[] = {"vnc", NULL};
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+static const char *const types[] = {"vnc", "serial", NULL};
 
 static void iso_ms(long long ms, char out[32])
 {
@@ -60,11 +54,11 @@ static int running_vm(cp_app *app, const char *ref, json_t **vm, cu_error **err)
     const char *name = cu_json_str(*vm, "name");
     if (strcmp(cu_json_str(*vm, "state"), "running") != 0)
         return cu_error_set(err, 409, CU_E_CONFLICT, NULL,
-                            "VM '%s' is %s: its screen is there while it runs", name,
+                            "VM '%s' is %s: its screen and serial console are there while it runs", name,
                             cu_json_str(*vm, "state"));
     if (strcmp(cu_json_str(*vm, "host_state") ?: "", "up") != 0)
         return cu_error_set(err, 503, "console_unavailable", NULL,
-                            "the screen of VM '%s' cannot be reached: its host '%s' is %s", name,
+                            "the consoles of VM '%s' cannot be reached: its host '%s' is %s", name,
                             cu_json_str(*vm, "host") ?: "?", cu_json_str(*vm, "host_state") ?: "gone");
     return 1;
 }
@@ -92,7 +86,7 @@ int api_vms_console(http_request *req, http_response *resp, cu_error **err)
     unsigned char key[CONSOLE_TICKET_KEY_LEN];
     console_ticket_key(cu_json_str(vm, "order_token"), key);
     char ticket[CONSOLE_TICKET_MAX], expires[32];
-    long long now = now_ms();
+    long long now = console_ticket_now_ms();
     if (console_ticket_issue(key, sizeof(key), cu_json_str(vm, "id"), type, now, ticket, err) < 0)
         return -1;
     iso_ms(now + CONSOLE_TICKET_TTL_MS, expires);

@@ -6,10 +6,14 @@
 // Refused before the upgrade, each with its reason in the agent's log:
 // no ticket, a forged one, one used before, one for another VM, an expired
 // one, an Origin that is not configured, a websocket without the
-// "binary" subprotocol.  GET /v1/vms/{id}/screenshot gives a PNG of the
-// screen (libvncclient on the host), scaled to the size asked.
+// "binary" subprotocol.  The serial console: the log so far, then live,
+// and what is typed reaches the guest (the tiny guest answers each line),
+// for two viewers at once, with tickets of its own.  GET
+// /v1/vms/{id}/screenshot gives a PNG of the screen (libvncclient on the
+// host), scaled to the size asked.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startControlPlane } from './lib/controlplane.mjs';
 import { Agent, until } from './lib/agent.mjs';
@@ -38,8 +42,8 @@ after(async () => {
   await cp?.cleanup();
 });
 
-async function console_() {
-  const r = await cp.post(`/v1/vms/${vm.name}/console`, { type: 'vnc' });
+async function console_(type = 'vnc') {
+  const r = await cp.post(`/v1/vms/${vm.name}/console`, { type });
   assert.equal(r.status, 200, JSON.stringify(r.body));
   return r.body;
 }
@@ -89,6 +93,40 @@ test('a VNC session through the websocket shows the guest\'s screen; two viewers
   ra.ws.close();
   rb.ws.close();
   assert.ok(await ra.ws.waitClosed(), 'the proxy closes its side');
+});
+
+test('the serial console: the log so far, then live; typed lines reach the guest; two viewers; its own tickets', async () => {
+  const c = await console_('serial');
+  assert.equal(c.type, 'serial');
+  assert.match(c.url, new RegExp(`/v1/vms/${vm.id}/serial\\?ticket=v1\\.${vm.id}\\.serial\\.`));
+  const a = await wsConnect(c.url, { origin: UI });
+  assert.ok(a.ok, JSON.stringify(a));
+  await a.ws.readUntil(/tiny test guest: ready after [\d.]+ s\r?\n/); // from before it was opened
+  a.ws.send(Buffer.from('hello serial\r'));
+  await a.ws.readUntil(/you typed: hello serial\r?\n/);
+
+  const b = await wsConnect((await console_('serial')).url);
+  assert.ok(b.ok, JSON.stringify(b));
+  await b.ws.readUntil(/you typed: hello serial\r?\n/); // its scrollback
+  b.ws.send(Buffer.from('from b\r'));
+  a.ws.send(Buffer.from('from a\r'));
+  for (const ws of [a.ws, b.ws]) await ws.readUntil(/you typed: from b[^]*you typed: from a|you typed: from a[^]*you typed: from b/);
+  a.ws.close();
+  assert.ok(await a.ws.waitClosed());
+  b.ws.send(Buffer.from('after a left\r')); // the line stays for the viewer left
+  await b.ws.readUntil(/you typed: after a left/);
+  b.ws.close();
+  assert.ok(await b.ws.waitClosed());
+
+  // A ticket opens the kind it was issued for only.
+  const vnc = await console_('vnc');
+  await assertRefused(vnc.url.replace('/vnc?', '/serial?'), 'a VNC ticket on the serial console');
+  const serial = await console_('serial');
+  await assertRefused(serial.url.replace('/serial?', '/vnc?'), 'a serial ticket on the screen');
+  // And the log is whole for the host: what went to the viewers is there.
+  const log = () => readFileSync(join(agent.vmDir(vm.id), 'serial.log'), 'utf8');
+  await until('serial.log to have the typed lines', () => log().includes('you typed: after a left'), 5000);
+  assert.match(log(), /tiny test guest: ready after[^]*you typed: hello serial/);
 });
 
 test('missing, forged, replayed, other-VM, expired tickets, wrong Origin and no subprotocol are refused', async () => {

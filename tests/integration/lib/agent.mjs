@@ -68,6 +68,14 @@ export class Agent {
       } catch { /* no state, or gone */ }
     }
     if (this.ownsDir) rmSync(this.dataDir, { recursive: true, force: true });
+    // Built with sanitizers, the agent reports a leak or memory error on
+    // stderr: that fails the test file (not by throwing, which would skip
+    // the rest of the caller's clean-up).
+    const found = /^(==\d+==ERROR: \w+Sanitizer|.*runtime error: ).*$/m.exec(this.log);
+    if (found) {
+      console.error(`the agent ${this.name}: ${this.log.slice(found.index, found.index + 6000)}`);
+      process.exitCode = 1;
+    }
   }
 }
 

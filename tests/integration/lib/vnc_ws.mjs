@@ -110,6 +110,21 @@ export class WsConn {
     return out;
   }
 
+  // The stream as text once it matches `pattern` (consumed), or an error
+  // when it closes or times out first: for the serial console.
+  async readUntil(pattern, timeoutMs = 20000) {
+    const deadline = Date.now() + timeoutMs;
+    while (!pattern.test(this.stream.toString())) {
+      if (this.closed) throw new Error(`websocket closed (${this.closed.code} ${this.closed.reason}) before ${pattern}: ${JSON.stringify(this.stream.toString().slice(-500))}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for ${pattern}: ${JSON.stringify(this.stream.toString().slice(-500))}`);
+      await new Promise((r) => { const t = setTimeout(r, left); this.waiters.push(() => { clearTimeout(t); r(); }); });
+    }
+    const text = this.stream.toString();
+    this.stream = Buffer.alloc(0);
+    return text;
+  }
+
   // Resolves once the peer has closed (or after timeoutMs).
   async waitClosed(timeoutMs = 10000) {
     const deadline = Date.now() + timeoutMs;

@@ -231,8 +231,9 @@ static void comma_and_space_stay_values(void **state)
     assert_string_equal(value_of(odd, "-vnc", "unix:"), "unix:" ODD_RUN_OPTS "/vnc.sock,share=force-shared");
     assert_string_equal(value_of(odd, "-chardev", "socket,"),
                         "socket,id=qmp,path=" ODD_RUN_OPTS "/qmp.sock,server=on,wait=off");
-    assert_string_equal(value_of(odd, "-chardev", "file,"),
-                        "file,id=serial0,path=" ODD_RUN_OPTS "/serial.log");
+    assert_string_equal(value_of(odd, "-chardev", "socket,id=serial0,"),
+                        "socket,id=serial0,path=" ODD_RUN_OPTS "/serial.sock,server=on,wait=off,"
+                        "logfile=" ODD_RUN_OPTS "/serial.log");
     assert_string_equal(value_of(odd, "-pidfile", ""), ODD_RUN "/qemu.pid");
     assert_non_null(strstr(value_of(odd, "-blockdev", "{\"driver\":\"file\",\"filename\":\"/var"),
                            "\"filename\":\"" ODD_RUN "/efivars.fd\""));
