@@ -163,6 +163,16 @@ int console_take_from_viewer(struct lws *wsi, console_session *s, const void *in
     return 0;
 }
 
+int console_alloc_down(console_session *s, size_t cap)
+{
+    if ((s->down = malloc(LWS_PRE + cap)) == NULL) {
+        log_error("console: VM %s: out of memory for a viewer", s->vm_id);
+        return -1;
+    }
+    s->down_cap = cap;
+    return 0;
+}
+
 int console_close_viewer(struct lws *wsi, const char *why)
 {
     lws_close_reason(wsi, LWS_CLOSE_STATUS_GOINGAWAY, (unsigned char *)why, strlen(why));
@@ -186,9 +196,14 @@ static int viewer(struct lws *wsi, enum lws_callback_reasons reason, void *user,
             s->has_log = 0;
         }
         return 0;
-    case LWS_CALLBACK_CLOSED:
+    case LWS_CALLBACK_CLOSED: { /* an established session ends (its data is gone by WSI_DESTROY) */
         log_info("console: a viewer of the %s of VM %s left", kind_names[s->kind], s->vm_id);
-        break;
+        int rc = s->kind == CONSOLE_SERIAL ? console_serial_viewer(wsi, reason, s, in, len)
+                                           : console_vnc_viewer(wsi, reason, s, in, len);
+        free(s->down);
+        s->down = NULL;
+        return rc;
+    }
     default:
         break;
     }
@@ -217,7 +232,7 @@ static int plain_http(struct lws *wsi, enum lws_callback_reasons reason, void *u
 static const struct lws_protocols protocols[] = {
     {"http", plain_http, 0, 0, 0, NULL, 0},
     {"binary", viewer, sizeof(console_session), CONSOLE_CHUNK, 0, NULL, 0},
-    {"cumulus-vnc-socket", console_vnc_socket, 0, CONSOLE_CHUNK, 0, NULL, 0},
+    {"cumulus-vnc-socket", console_vnc_socket, 0, CONSOLE_VNC_CHUNK, 0, NULL, 0},
     {"cumulus-serial-socket", console_serial_socket, 0, CONSOLE_CHUNK, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0}};
 
@@ -295,6 +310,9 @@ console_proxy *console_proxy_start(agent *a, const char *listen, const char *ori
     info.port = (int)port;
     info.iface = host;
     info.protocols = protocols;
+    /* lws reads a raw socket into this per-thread buffer: no bigger read
+     * than it, whatever the protocol's rx_buffer_size (default 4 KiB). */
+    info.pt_serv_buf_size = CONSOLE_VNC_CHUNK;
     if ((p->ctx = lws_create_context(&info)) == NULL ||
         (p->vh = lws_create_vhost(p->ctx, &info)) == NULL) {
         proxy_free(p);

@@ -176,7 +176,7 @@ int console_serial_viewer(struct lws *wsi, enum lws_callback_reasons reason, con
 {
     switch (reason) {
     case LWS_CALLBACK_ESTABLISHED:
-        return join_line(wsi, s);
+        return console_alloc_down(s, CONSOLE_CHUNK) < 0 ? -1 : join_line(wsi, s);
     case LWS_CALLBACK_RECEIVE:
         if (s->line == NULL || console_take_from_viewer(wsi, s, in, len) < 0)
             return -1;

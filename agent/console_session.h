@@ -16,7 +16,8 @@
 #include "console_proxy.h"
 #include "console_ticket.h"
 
-#define CONSOLE_CHUNK (16 * 1024) /* the most read from either side at once */
+#define CONSOLE_CHUNK (16 * 1024)      /* the most read from a viewer, or the log, at once */
+#define CONSOLE_VNC_CHUNK (128 * 1024) /* the most read from a VNC socket at once */
 #define CONSOLE_MAX_ORIGINS 16
 
 typedef struct serial_line serial_line;
@@ -43,9 +44,9 @@ typedef struct console_session {
     int vm_fd;       /* connected before the upgrade, until adopted */
     int has_fd;      /* vm_fd is ours to close (zeroed memory must not mean fd 0) */
     int vm_gone;     /* the VM's side closed: close the websocket once drained */
-    size_t down_len; /* bytes for the viewer */
-    size_t up_len;   /* bytes from the viewer for the VM */
-    unsigned char down[LWS_PRE + 2 * CONSOLE_CHUNK];
+    unsigned char *down; /* bytes for the viewer (LWS_PRE first), down_cap of them */
+    size_t down_cap, down_len;
+    size_t up_len; /* bytes from the viewer for the VM */
     unsigned char up[LWS_PRE + 2 * CONSOLE_CHUNK];
     /* VNC: the VM's socket, adopted as a raw child of the websocket. */
     struct lws *vm;
@@ -69,6 +70,11 @@ int console_connect_vm_socket(const agent *a, const char *id, const char *name);
 /* Copies what the viewer sent into s->up and holds further reads from it
  * until the VM's side has taken it: 0, or -1 to close (it overran). */
 int console_take_from_viewer(struct lws *wsi, console_session *s, const void *in, size_t len);
+
+/* Gives the session a buffer for `cap` bytes to the viewer (a VNC one is
+ * large: frames are; a serial one reads the log a chunk at a time): 0, or
+ * -1 (logged). */
+int console_alloc_down(console_session *s, size_t cap);
 
 /* Sends the VM's side's close to the viewer, with `why`: always -1 (the
  * callback's "close this connection"). */

@@ -28,7 +28,7 @@ int console_vnc_viewer(struct lws *wsi, enum lws_callback_reasons reason, consol
 {
     switch (reason) {
     case LWS_CALLBACK_ESTABLISHED:
-        return adopt(wsi, s);
+        return console_alloc_down(s, 2 * CONSOLE_VNC_CHUNK) < 0 ? -1 : adopt(wsi, s);
     case LWS_CALLBACK_RECEIVE:
         if (s->vm == NULL || console_take_from_viewer(wsi, s, in, len) < 0)
             return -1;
@@ -63,7 +63,7 @@ int console_vnc_socket(struct lws *wsi, enum lws_callback_reasons reason, void *
     console_session *s = lws_get_opaque_user_data(wsi);
     switch (reason) {
     case LWS_CALLBACK_RAW_RX:
-        if (s == NULL || s->down_len + len > 2 * CONSOLE_CHUNK)
+        if (s == NULL || s->down_len + len > s->down_cap)
             return -1;
         memcpy(s->down + LWS_PRE + s->down_len, in, len);
         s->down_len += len;

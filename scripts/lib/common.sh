@@ -15,7 +15,7 @@ as_root() {
 DEB_build="build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev libyaml-dev libcurl4-openssl-dev libisofs-dev libwebsockets-dev libvncserver-dev libpng-dev curl"
 DEB_run="qemu-utils qemu-system-x86 qemu-system-arm ovmf qemu-efi-aarch64 jq openssh-client"
 DEB_test="libcmocka-dev cloud-init openssh-client sqlite3 genisoimage util-linux iproute2 cpio"
-DEB_bench="wrk jq cloud-image-utils"
+DEB_bench="wrk jq cloud-image-utils websockify"
 BREW_build="cmake pkg-config libmicrohttpd jansson sqlite openssl@3 libyaml curl libisofs libwebsockets libvncserver libpng"
 BREW_run="qemu jq"
 BREW_test="cmocka node cdrtools"
