@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import {
   Cloud, alive, debianImage, gone, processArgv, processesUsing, serveDirectory, until,
 } from './lib/cloud.mjs';
+import { wsConnect } from '../integration/lib/vnc_ws.mjs';
 import { DEB_NAME, FAILING_USER_DATA, RUNCMD_LOG, installingUserData } from './lib/userdata.mjs';
 
 const cloud = new Cloud();
@@ -175,6 +176,20 @@ test('a VM from the local image: SSH with the key, hostname, cloud-init done, su
   const pkg = await cloud.sshOk(vm, `dpkg -s ${DEB_NAME}`);
   assert.match(pkg, /^Status: install ok installed$/m, pkg);
   assert.equal((await cloud.sshOk(vm, `cat /usr/share/${DEB_NAME}/hello`)).trim(), `hello from ${DEB_NAME}`);
+}));
+
+test('the serial console of the Debian guest: its log, then Enter brings the login prompt again', () => cloud.explain(async () => {
+  const c = await cloud.cp.post('/v1/vms/web-1/console', { type: 'serial' });
+  assert.equal(c.status, 200, JSON.stringify(c.body));
+  const r = await wsConnect(c.body.url);
+  assert.ok(r.ok, JSON.stringify(r));
+  await r.ws.readUntil(/web-1 login: /, 30000); // getty's prompt, in the log since boot
+  await new Promise((done) => setTimeout(done, 2000));
+  r.ws.discard(); // the rest of the scrollback
+  r.ws.send(Buffer.from('\r'));
+  await r.ws.readUntil(/web-1 login: /, 30000); // agetty asks again: the key reached the guest
+  r.ws.close();
+  assert.ok(await r.ws.waitClosed());
 }));
 
 test('stop powers the guest off, start keeps the disk, reboot keeps key and hostname, cloud-init runs once, delete leaves nothing', () => cloud.explain(async () => {

@@ -125,6 +125,9 @@ export class WsConn {
     return text;
   }
 
+  // Drops what has arrived so far.
+  discard() { this.stream = Buffer.alloc(0); }
+
   // Resolves once the peer has closed (or after timeoutMs).
   async waitClosed(timeoutMs = 10000) {
     const deadline = Date.now() + timeoutMs;
