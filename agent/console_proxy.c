@@ -179,6 +179,13 @@ int console_close_viewer(struct lws *wsi, const char *why)
     return -1;
 }
 
+static int by_kind(struct lws *wsi, enum lws_callback_reasons reason, console_session *s,
+                   void *in, size_t len)
+{
+    return s->kind == CONSOLE_SERIAL ? console_serial_viewer(wsi, reason, s, in, len)
+                                     : console_vnc_viewer(wsi, reason, s, in, len);
+}
+
 static int viewer(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                   size_t len)
 {
@@ -186,31 +193,27 @@ static int viewer(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     switch (reason) {
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         return admit(wsi, s);
-    case LWS_CALLBACK_WSI_DESTROY:
-        if (s && s->has_fd) { /* refused or failed before it was adopted */
-            close(s->vm_fd);
-            s->has_fd = 0;
-        }
-        if (s && s->has_log) {
-            close(s->log_fd);
-            s->has_log = 0;
-        }
-        return 0;
-    case LWS_CALLBACK_CLOSED: { /* an established session ends (its data is gone by WSI_DESTROY) */
+    case LWS_CALLBACK_CLOSED: { /* an established session ends */
         log_info("console: a viewer of the %s of VM %s left", kind_names[s->kind], s->vm_id);
-        int rc = s->kind == CONSOLE_SERIAL ? console_serial_viewer(wsi, reason, s, in, len)
-                                           : console_vnc_viewer(wsi, reason, s, in, len);
+        int rc = by_kind(wsi, reason, s, in, len);
         free(s->down);
         s->down = NULL;
+        if (s->has_log)
+            close(s->log_fd);
+        s->has_log = 0;
         return rc;
     }
-    default:
-        break;
-    }
-    if (s == NULL)
+    case LWS_CALLBACK_WSI_DESTROY: /* refused, or failed before the VM's side was adopted */
+        if (s && s->has_fd)
+            close(s->vm_fd);
+        if (s && s->has_log)
+            close(s->log_fd);
+        if (s)
+            s->has_fd = s->has_log = 0;
         return 0;
-    return s->kind == CONSOLE_SERIAL ? console_serial_viewer(wsi, reason, s, in, len)
-                                     : console_vnc_viewer(wsi, reason, s, in, len);
+    default:
+        return s ? by_kind(wsi, reason, s, in, len) : 0;
+    }
 }
 
 /* Anything but a websocket upgrade: 404. */

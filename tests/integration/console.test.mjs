@@ -13,7 +13,7 @@
 // host), scaled to the size asked.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { startControlPlane } from './lib/controlplane.mjs';
 import { Agent, until } from './lib/agent.mjs';
@@ -117,6 +117,10 @@ test('the serial console: the log so far, then live; typed lines reach the guest
   await b.ws.readUntil(/you typed: after a left/);
   b.ws.close();
   assert.ok(await b.ws.waitClosed());
+  const open = () => readdirSync(`/proc/${agent.proc.pid}/fd`).map((fd) => {
+    try { return readlinkSync(`/proc/${agent.proc.pid}/fd/${fd}`); } catch { return ''; }
+  }).filter((t) => t.endsWith('/serial.log'));
+  await until('the agent to close serial.log once the viewers left', () => open().length === 0, 5000);
 
   // A ticket opens the kind it was issued for only.
   const vnc = await console_('vnc');
