@@ -17,7 +17,7 @@
 #include "console_ticket.h"
 
 #define CONSOLE_CHUNK (16 * 1024)      /* the most read from a viewer, or the log, at once */
-#define CONSOLE_VNC_CHUNK (128 * 1024) /* the most read from a VNC socket at once */
+#define CONSOLE_VNC_CHUNK (64 * 1024) /* the most read from a VNC socket at once */
 #define CONSOLE_MAX_ORIGINS 16
 
 typedef struct serial_line serial_line;

@@ -3,7 +3,9 @@
  * The socket (connected at admission) is adopted as a raw child of the
  * websocket; its opaque user data points back to the session, and the
  * session clears it when the websocket goes, so the child never reaches a
- * freed session.  One buffer in flight each way (console_proxy.h). */
+ * freed session.  Towards the viewer, the buffer holds two reads: the
+ * next is read while the last is written, and reading stops while it is
+ * full; towards the VM, one buffer in flight (console_proxy.h). */
 #include <string.h>
 
 #include "console_session.h"
@@ -28,7 +30,9 @@ int console_vnc_viewer(struct lws *wsi, enum lws_callback_reasons reason, consol
 {
     switch (reason) {
     case LWS_CALLBACK_ESTABLISHED:
-        return console_alloc_down(s, 2 * CONSOLE_VNC_CHUNK) < 0 ? -1 : adopt(wsi, s);
+        /* Two reads in flight and room for one more (lws may hand over
+         * what it had read before the flow stopped). */
+        return console_alloc_down(s, 3 * CONSOLE_VNC_CHUNK) < 0 ? -1 : adopt(wsi, s);
     case LWS_CALLBACK_RECEIVE:
         if (s->vm == NULL || console_take_from_viewer(wsi, s, in, len) < 0)
             return -1;
@@ -67,7 +71,8 @@ int console_vnc_socket(struct lws *wsi, enum lws_callback_reasons reason, void *
             return -1;
         memcpy(s->down + LWS_PRE + s->down_len, in, len);
         s->down_len += len;
-        lws_rx_flow_control(wsi, 0); /* until the viewer has taken it */
+        if (s->down_cap - s->down_len < 2 * CONSOLE_VNC_CHUNK)
+            lws_rx_flow_control(wsi, 0); /* full: until the viewer has taken it */
         lws_callback_on_writable(lws_get_parent(wsi));
         return 0;
     case LWS_CALLBACK_RAW_WRITEABLE:

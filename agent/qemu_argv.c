@@ -314,9 +314,10 @@ static void add_control(cu_cmd *c, const qemu_launch *vm)
     arg2(c, "-display", "none");
     cu_cmd_arg(c, "-vnc");
     /* Every viewer shares the screen, even one that asks for it alone
-     * (several browsers on one VM); no -k keymap: it breaks the extended
-     * key events noVNC sends (novnc/noVNC#666). */
-    cu_cmd_argf(c, "unix:%s/vnc.sock,share=force-shared", run);
+     * (several browsers on one VM), and up to 64 of them (QEMU's default
+     * is 32; screenshots take one too); no -k keymap: it breaks the
+     * extended key events noVNC sends (novnc/noVNC#666). */
+    cu_cmd_argf(c, "unix:%s/vnc.sock,share=force-shared,connections=64", run);
     cu_cmd_arg(c, "-chardev");
     cu_cmd_argf(c, "socket,id=qmp,path=%s/qmp.sock,server=on,wait=off", run);
     arg2(c, "-mon", "chardev=qmp,mode=control");

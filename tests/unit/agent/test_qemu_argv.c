@@ -228,7 +228,7 @@ static void comma_and_space_stay_values(void **state)
     _cleanup_cmd_ cu_cmd *plain = build(&cases[X86_TCG]);
     assert_int_equal(argc_of(odd), argc_of(plain));
     assert_string_equal(value_of(odd, "-name", "guest="), "guest=web,,1,debug-threads=on");
-    assert_string_equal(value_of(odd, "-vnc", "unix:"), "unix:" ODD_RUN_OPTS "/vnc.sock,share=force-shared");
+    assert_string_equal(value_of(odd, "-vnc", "unix:"), "unix:" ODD_RUN_OPTS "/vnc.sock,share=force-shared,connections=64");
     assert_string_equal(value_of(odd, "-chardev", "socket,"),
                         "socket,id=qmp,path=" ODD_RUN_OPTS "/qmp.sock,server=on,wait=off");
     assert_string_equal(value_of(odd, "-chardev", "socket,id=serial0,"),
