@@ -1,4 +1,4 @@
-/* console_proxy.h: a VM's screen over a websocket.
+/* console_proxy.h: a VM's screen and serial console over websockets.
  *
  * GET /v1/vms/{id}/vnc?ticket=T, upgraded to a websocket with the
  * subprotocol "binary" (what noVNC and websockify speak), is piped to the
@@ -14,11 +14,14 @@
  * refusal closes the connection without the upgrade and is logged with
  * its reason.
  *
- * Back-pressure, as ttyd does it: one buffer in flight per direction.  A
- * chunk read from one side stops reading on that side until the other
- * side has taken it, so a slow viewer slows QEMU's VNC server down rather
- * than growing a buffer, and neither side starves the other.  When either
- * side closes, so does the other. */
+ * Back-pressure, as ttyd does it: a bounded buffer per direction.  What
+ * is read from one side stops reading on that side once its buffer is
+ * full (towards a viewer: two reads of a VNC socket, the next read while
+ * the last is written; towards the VM: one), until the other side has
+ * taken it, so a slow viewer slows QEMU's VNC server down rather than
+ * growing a buffer, and neither side starves the other.  When either side
+ * closes, so does the other.  GET /v1/vms/{id}/serial is the serial
+ * console the same way (console_serial.c says how its viewers share it). */
 #ifndef CUMULUS_AGENT_CONSOLE_PROXY_H
 #define CUMULUS_AGENT_CONSOLE_PROXY_H
 
