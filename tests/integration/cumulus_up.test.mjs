@@ -29,7 +29,7 @@ after(() => {
   try { run('cumulus-down'); } finally { rmSync(state, { recursive: true, force: true }); }
 });
 
-test('cumulus-up starts the control plane and its curl example works', () => {
+test('cumulus-up starts the control plane, an agent and the dashboard; its curl example works', async () => {
   const out = run('cumulus-up');
   const curl = out.split('\n').find((l) => l.trim().startsWith('curl '));
   assert.ok(curl, out);
@@ -46,7 +46,16 @@ test('cumulus-up starts the control plane and its curl example works', () => {
   } while (!hosts.some((h) => h.state === 'up') && Date.now() < deadline);
   assert.ok(hosts.some((h) => h.state === 'up'), JSON.stringify(hosts));
 
-  const pids = ['controlplane', 'agent'].map((d) => Number(readFileSync(join(state, 'run', `${d}.pid`), 'utf8')));
+  // The dashboard serves its page and passes /api to the control plane.
+  const ui = /dashboard\s+(http:\/\/\S+)/.exec(out)?.[1];
+  assert.ok(ui, out);
+  assert.match(await (await fetch(`${ui}/`)).text(), /<title>Cumulus<\/title>/);
+  const token = readFileSync(join(state, 'controlplane', 'admin-token'), 'utf8').trim();
+  const viaUi = await fetch(`${ui}/api/v1/sizes`, { headers: { Authorization: `Bearer ${token}` } });
+  assert.equal(viaUi.status, 200);
+  assert.ok((await viaUi.json()).sizes.some((s) => s.name === 's-1vcpu-1gb'));
+
+  const pids = ['controlplane', 'agent', 'webui'].map((d) => Number(readFileSync(join(state, 'run', `${d}.pid`), 'utf8')));
   const again = run('cumulus-up');
   assert.match(again, /already running/);
   assert.equal(Number(readFileSync(join(state, 'run', 'controlplane.pid'), 'utf8')), pids[0]);

@@ -1,0 +1,389 @@
+/* api_proxy.c: see api_proxy.h.
+ *
+ * The browser's request is a server connection of protocol "cumulus-api";
+ * its per-session data (proxied) holds the request and the chunk in
+ * flight.  The control plane's connection is a client connection whose
+ * parent is the browser's; its opaque user data points to the session,
+ * cleared when the browser goes so nothing reaches a freed session. */
+#define _GNU_SOURCE
+#include "api_proxy.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+#define CHUNK (16 * 1024)
+
+typedef struct proxied {
+    struct lws *up;       /* the control plane's connection, once made */
+    int method;           /* LWSHUMETH_* */
+    char path[4096];      /* upstream path and query */
+    char auth[1024];      /* Authorization, passed on */
+    char ctype[256];      /* Content-Type of the request */
+    unsigned char *body;  /* the request's body, whole */
+    size_t body_len, body_cap;
+    int too_big;          /* the body passed API_PROXY_MAX_BODY: 413 */
+    int status;           /* the answer's status, once its headers came */
+    char rtype[256];      /* its Content-Type */
+    long long rlen;       /* its Content-Length, or -1 */
+    int headers_sent;
+    int done;             /* the answer is complete (or failed) */
+    const char *error;    /* a failure to answer with, JSON */
+    size_t len;           /* bytes of buf waiting for the browser */
+    unsigned char buf[LWS_PRE + CHUNK];
+} proxied;
+
+static const char *const method_names[] = {[LWSHUMETH_GET] = "GET",
+                                           [LWSHUMETH_POST] = "POST",
+                                           [LWSHUMETH_OPTIONS] = "OPTIONS",
+                                           [LWSHUMETH_PUT] = "PUT",
+                                           [LWSHUMETH_PATCH] = "PATCH",
+                                           [LWSHUMETH_DELETE] = "DELETE"};
+
+int api_upstream_parse(const char *url, api_upstream *up, char why[256])
+{
+    const char *p = url;
+    if (strncmp(p, "http://", 7) != 0) {
+        snprintf(why, 256, "control-plane must be an http:// URL, got '%.64s'", url);
+        return -1;
+    }
+    p += 7;
+    const char *colon = strrchr(p, ':');
+    size_t hostlen = colon ? (size_t)(colon - p) : strcspn(p, "/");
+    if (hostlen == 0 || hostlen >= sizeof(up->host)) {
+        snprintf(why, 256, "control-plane URL '%.64s' has no host", url);
+        return -1;
+    }
+    memcpy(up->host, p, hostlen);
+    up->host[hostlen] = '\0';
+    up->port = 80;
+    if (colon) {
+        char *end = NULL;
+        long port = strtol(colon + 1, &end, 10);
+        if (end == colon + 1 || (*end && *end != '/') || port < 1 || port > 65535) {
+            snprintf(why, 256, "control-plane URL '%.64s' has a bad port", url);
+            return -1;
+        }
+        up->port = (int)port;
+    }
+    return 0;
+}
+
+/* The query, %-encoded again (lws hands it over decoded): '&' and '='
+ * stay separators. */
+static void append_query(struct lws *wsi, char *path, size_t cap)
+{
+    char args[2048];
+    if (lws_hdr_copy(wsi, args, sizeof(args), WSI_TOKEN_HTTP_URI_ARGS) <= 0)
+        return;
+    size_t n = strlen(path);
+    if (n + 1 < cap)
+        path[n++] = '?';
+    for (const unsigned char *c = (const unsigned char *)args; *c && n + 4 < cap; c++) {
+        if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+            strchr("-._~=&", *c))
+            path[n++] = (char)*c;
+        else
+            n += (size_t)snprintf(path + n, cap - n, "%%%02X", *c);
+    }
+    path[n] = '\0';
+}
+
+/* Opens the control plane's connection for the request: 0, or -1 (the
+ * session is failed with a 502 and made writable). */
+static int connect_upstream(struct lws *wsi, proxied *s)
+{
+    const api_upstream *up = lws_context_user(lws_get_context(wsi));
+    struct lws_client_connect_info i = {0};
+    i.context = lws_get_context(wsi);
+    i.address = up->host;
+    i.port = up->port;
+    i.path = s->path;
+    i.host = up->host;
+    i.origin = up->host;
+    i.method = method_names[s->method];
+    i.protocol = api_upstream_protocol.name;
+    i.local_protocol_name = api_upstream_protocol.name;
+    i.parent_wsi = wsi;
+    i.opaque_user_data = s;
+    i.alpn = "http/1.1";
+    i.pwsi = &s->up;
+    if (lws_client_connect_via_info(&i) == NULL) {
+        s->up = NULL;
+        s->error = "{\"error\":{\"code\":\"upstream_unavailable\",\"message\":\"the control plane "
+                   "cannot be reached\"}}";
+        s->done = 1;
+        lws_callback_on_writable(wsi);
+        return -1;
+    }
+    return 0;
+}
+
+/* The answer's headers, to the browser: 0, or -1 to close. */
+static int send_headers(struct lws *wsi, proxied *s)
+{
+    unsigned char head[LWS_PRE + 1024], *start = head + LWS_PRE, *p = start,
+                                        *end = head + sizeof(head) - 1;
+    int status = s->error ? (s->too_big ? 413 : 502) : s->status;
+    const char *type = s->error ? "application/json" : (s->rtype[0] ? s->rtype : NULL);
+    lws_filepos_t len = s->error ? strlen(s->error)
+                                 : s->rlen >= 0 ? (lws_filepos_t)s->rlen
+                                                : LWS_ILLEGAL_HTTP_CONTENT_LEN;
+    if (lws_add_http_common_headers(wsi, (unsigned)status, type ? type : "text/plain", len, &p,
+                                    end) ||
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
+                                     (const unsigned char *)"no-store", 8, &p, end) ||
+        lws_finalize_write_http_header(wsi, start, &p, end))
+        return -1;
+    s->headers_sent = 1;
+    return 0;
+}
+
+static int browser_writable(struct lws *wsi, proxied *s)
+{
+    if (!s->headers_sent) {
+        if (s->status == 0 && !s->error)
+            return 0; /* not yet */
+        if (send_headers(wsi, s) < 0)
+            return -1;
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    if (s->error) {
+        size_t n = strlen(s->error);
+        memcpy(s->buf + LWS_PRE, s->error, n);
+        if (lws_write(wsi, s->buf + LWS_PRE, n, LWS_WRITE_HTTP_FINAL) < (int)n)
+            return -1;
+        return lws_http_transaction_completed(wsi) ? -1 : 0;
+    }
+    if (s->len > 0) {
+        enum lws_write_protocol how = s->done ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP;
+        if (lws_write(wsi, s->buf + LWS_PRE, s->len, how) < (int)s->len)
+            return -1;
+        s->len = 0;
+        if (s->done)
+            return lws_http_transaction_completed(wsi) ? -1 : 0;
+        if (s->up)
+            lws_rx_flow_control(s->up, 1); /* the next chunk */
+        return 0;
+    }
+    if (s->done) {
+        if (lws_write(wsi, s->buf + LWS_PRE, 0, LWS_WRITE_HTTP_FINAL) < 0)
+            return -1;
+        return lws_http_transaction_completed(wsi) ? -1 : 0;
+    }
+    return 0;
+}
+
+static int take_body(proxied *s, const void *in, size_t len)
+{
+    if (s->too_big)
+        return 0;
+    if (s->body_len + len > API_PROXY_MAX_BODY) {
+        s->too_big = 1;
+        free(s->body);
+        s->body = NULL;
+        return 0;
+    }
+    if (s->body_len + len > s->body_cap) {
+        size_t cap = s->body_cap ? s->body_cap * 2 : 16384;
+        while (cap < s->body_len + len)
+            cap *= 2;
+        unsigned char *b = realloc(s->body, cap);
+        if (b == NULL)
+            return -1;
+        s->body = b;
+        s->body_cap = cap;
+    }
+    memcpy(s->body + s->body_len, in, len);
+    s->body_len += len;
+    return 0;
+}
+
+/* The client connection lets go of the session: it has answered, failed
+ * or closed, and the session may serve the connection's next request. */
+static void detach(struct lws *up, proxied *s)
+{
+    lws_set_opaque_user_data(up, NULL);
+    if (s && s->up == up)
+        s->up = NULL;
+}
+
+static int begin(struct lws *wsi, proxied *s, const char *in)
+{
+    char *uri = NULL;
+    int ulen = 0;
+    if (s->up) /* a request before this one on the connection, still going */
+        lws_set_timeout(s->up, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
+    free(s->body);
+    memset(s, 0, sizeof(*s)); /* keep-alive: the same session serves the next request */
+    s->method = lws_http_get_uri_and_method(wsi, &uri, &ulen);
+    s->rlen = -1;
+    if (s->method < 0 || s->method > LWSHUMETH_DELETE || s->method == LWSHUMETH_OPTIONS) {
+        lws_return_http_status(wsi, HTTP_STATUS_METHOD_NOT_ALLOWED, NULL);
+        return -1;
+    }
+    /* `in`: the whole path, /api/...: the control plane's is what follows. */
+    const char *path = in ? in : "/";
+    if (strncmp(path, "/api", 4) == 0)
+        path += 4;
+    snprintf(s->path, sizeof(s->path), "/%s", path + (path[0] == '/'));
+    append_query(wsi, s->path, sizeof(s->path));
+    if (lws_hdr_copy(wsi, s->auth, sizeof(s->auth), WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
+        s->auth[0] = '\0';
+    if (lws_hdr_copy(wsi, s->ctype, sizeof(s->ctype), WSI_TOKEN_HTTP_CONTENT_TYPE) < 0)
+        s->ctype[0] = '\0';
+    if (s->method == LWSHUMETH_GET || s->method == LWSHUMETH_DELETE ||
+        lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) == 0)
+        connect_upstream(wsi, s); /* a failure answers 502 */
+    return 0; /* else the body first: LWS_CALLBACK_HTTP_BODY_COMPLETION */
+}
+
+static int browser(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                   size_t len)
+{
+    proxied *s = user;
+    switch (reason) {
+    case LWS_CALLBACK_HTTP:
+        return begin(wsi, s, in);
+    case LWS_CALLBACK_HTTP_BODY:
+        return take_body(s, in, len);
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        if (s->too_big) {
+            s->error = "{\"error\":{\"code\":\"body_too_large\",\"message\":\"the request's body "
+                       "is larger than the dashboard passes on (8 MiB)\"}}";
+            s->done = 1;
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+        connect_upstream(wsi, s);
+        return 0;
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return browser_writable(wsi, s);
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL: /* the transaction is over (keep-alive) */
+    case LWS_CALLBACK_CLOSED_HTTP:
+        if (s && s->up) { /* the browser went first: so does the upstream request */
+            lws_set_opaque_user_data(s->up, NULL);
+            lws_set_timeout(s->up, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
+            s->up = NULL;
+        }
+        if (s) {
+            free(s->body);
+            s->body = NULL;
+        }
+        return 0;
+    default:
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
+    }
+}
+
+static int upstream_headers(struct lws *wsi, proxied *s, unsigned char **p, unsigned char *end)
+{
+    char n[32];
+    if (s->auth[0] &&
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_AUTHORIZATION,
+                                     (unsigned char *)s->auth, (int)strlen(s->auth), p, end))
+        return -1;
+    if (s->method == LWSHUMETH_GET || s->method == LWSHUMETH_DELETE)
+        return 0;
+    if (s->ctype[0] &&
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, (unsigned char *)s->ctype,
+                                     (int)strlen(s->ctype), p, end))
+        return -1;
+    int k = snprintf(n, sizeof(n), "%zu", s->body_len);
+    if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, (unsigned char *)n, k, p,
+                                     end))
+        return -1;
+    if (s->body_len) {
+        lws_client_http_body_pending(wsi, 1);
+        lws_callback_on_writable(wsi);
+    }
+    return 0;
+}
+
+static void fail(proxied *s, struct lws *browser_wsi, const char *why)
+{
+    log_warn("webui: %s %s: the control plane: %s", method_names[s->method], s->path, why);
+    if (!s->headers_sent && s->status == 0)
+        s->error = "{\"error\":{\"code\":\"upstream_unavailable\",\"message\":\"the control "
+                   "plane cannot be reached\"}}";
+    s->done = 1;
+    lws_callback_on_writable(browser_wsi);
+}
+
+static int upstream(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                    size_t len)
+{
+    proxied *s = lws_get_opaque_user_data(wsi);
+    struct lws *parent = lws_get_parent(wsi);
+    switch (reason) {
+    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+        if (s && parent)
+            fail(s, parent, in ? (const char *)in : "connection failed");
+        detach(wsi, s);
+        return 0;
+    case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
+        return s ? upstream_headers(wsi, s, (unsigned char **)in, (unsigned char *)in + len) : -1;
+    case LWS_CALLBACK_CLIENT_HTTP_WRITEABLE:
+        if (s == NULL)
+            return -1;
+        lws_client_http_body_pending(wsi, 0);
+        if (lws_write(wsi, s->body, s->body_len, LWS_WRITE_HTTP_FINAL) < (int)s->body_len)
+            return -1;
+        free(s->body); /* sent: lws keeps what the socket did not take */
+        s->body = NULL;
+        return 0;
+    case LWS_CALLBACK_ESTABLISHED_CLIENT_HTTP:
+        if (s == NULL)
+            return -1;
+        s->status = (int)lws_http_client_http_response(wsi);
+        if (lws_hdr_copy(wsi, s->rtype, sizeof(s->rtype), WSI_TOKEN_HTTP_CONTENT_TYPE) < 0)
+            s->rtype[0] = '\0';
+        char clen[32] = "";
+        s->rlen = lws_hdr_copy(wsi, clen, sizeof(clen), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0
+                      ? atoll(clen)
+                      : -1;
+        lws_callback_on_writable(parent);
+        return 0;
+    case LWS_CALLBACK_RECEIVE_CLIENT_HTTP: {
+        if (s == NULL)
+            return -1;
+        if (s->len > 0) { /* the browser has not taken the last chunk */
+            lws_rx_flow_control(wsi, 0);
+            return 0;
+        }
+        char buf[LWS_PRE + CHUNK], *px = buf + LWS_PRE;
+        int lenx = CHUNK;
+        return lws_http_client_read(wsi, &px, &lenx) < 0 ? -1 : 0;
+    }
+    case LWS_CALLBACK_RECEIVE_CLIENT_HTTP_READ:
+        if (s == NULL || s->len + len > CHUNK)
+            return -1;
+        memcpy(s->buf + LWS_PRE + s->len, in, len);
+        s->len += len;
+        lws_rx_flow_control(wsi, 0); /* until the browser has it */
+        lws_callback_on_writable(parent);
+        return 0;
+    case LWS_CALLBACK_COMPLETED_CLIENT_HTTP:
+        if (s) {
+            s->done = 1;
+            lws_callback_on_writable(parent);
+        }
+        detach(wsi, s);
+        return 0;
+    case LWS_CALLBACK_CLOSED_CLIENT_HTTP:
+        if (s && !s->done && parent)
+            fail(s, parent, "closed the connection early");
+        detach(wsi, s);
+        return 0;
+    default:
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
+    }
+}
+
+const struct lws_protocols api_proxy_protocol = {"cumulus-api", browser, sizeof(proxied), 0, 0,
+                                                 NULL, 0};
+const struct lws_protocols api_upstream_protocol = {"cumulus-api-upstream", upstream, 0, 0, 0,
+                                                    NULL, 0};

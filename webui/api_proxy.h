@@ -1,0 +1,37 @@
+/* api_proxy.h: the dashboard's /api, passed to the control plane.
+ *
+ * A request to /api/<path>?<query> on the webui's listener goes to
+ * <control plane>/<path>?<query> with the same method, the Authorization
+ * and Content-Type headers and the body; the answer comes back with its
+ * status, Content-Type and body, streamed as it arrives (long-polls and
+ * followed outputs included), so the browser talks to one origin.
+ *
+ * Bounded both ways: a request body is held whole up to API_PROXY_MAX_BODY
+ * (larger: 413, nothing sent upstream); the answer is passed one chunk at a
+ * time, the control plane's connection not read while the browser has not
+ * taken the last chunk.  A control plane that cannot be reached is a 502
+ * with the usual JSON error.  Everything runs on the webui's service
+ * thread (libwebsockets). */
+#ifndef CUMULUS_WEBUI_API_PROXY_H
+#define CUMULUS_WEBUI_API_PROXY_H
+
+#include <libwebsockets.h>
+
+#define API_PROXY_MAX_BODY (8 * 1024 * 1024)
+
+/* The control plane: scheme http only, host, port. */
+typedef struct api_upstream {
+    char host[256];
+    int port;
+} api_upstream;
+
+/* "http://host:port" -> upstream: 0, or -1 with a message in why[256]. */
+int api_upstream_parse(const char *url, api_upstream *up, char why[256]);
+
+/* The protocols: "cumulus-api" (mounted at /api as a callback mount) and
+ * "cumulus-api-upstream" (its client connections).  The context's user
+ * pointer must be an api_upstream. */
+extern const struct lws_protocols api_proxy_protocol;
+extern const struct lws_protocols api_upstream_protocol;
+
+#endif

@@ -1,0 +1,138 @@
+/* cumulus-webui: the browser dashboard's server.  Serves the dashboard's
+ * files and passes /api to the control plane (api_proxy.h), on one origin,
+ * with libwebsockets on a service thread of its own; waits for a signal to
+ * stop. */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <libwebsockets.h>
+
+#include "api_proxy.h"
+#include "cleanup.h"
+#include "config.h"
+#include "daemon.h"
+#include "error.h"
+#include "http_server.h"
+#include "log.h"
+
+static const cu_config_key keys[] = {
+    {"listen", "CUMULUS_WEBUI_LISTEN", "127.0.0.1:8090",
+     "HOST:PORT the dashboard is served on; port 0 picks a free port (logged)"},
+    {"control-plane", "CUMULUS_WEBUI_CONTROL_PLANE", "http://127.0.0.1:8080",
+     "URL of the control plane /api is passed to"},
+    {"static-dir", "CUMULUS_WEBUI_STATIC_DIR", CUMULUS_WEBUI_STATIC_DIR,
+     "directory of the dashboard's files"},
+    {"log-level", "CUMULUS_WEBUI_LOG_LEVEL", "info", "debug, info, warn or error"},
+    {NULL, NULL, NULL, NULL}};
+
+static const cu_config_spec spec = {
+    .program = "cumulus-webui",
+    .summary = "The Cumulus dashboard: its files and the control plane's API on one origin.",
+    .config_env = "CUMULUS_WEBUI_CONFIG",
+    .keys = keys,
+};
+
+static atomic_int stopping;
+
+static void *serve(void *arg)
+{
+    struct lws_context *ctx = arg;
+    while (!atomic_load(&stopping))
+        if (lws_service(ctx, 0) < 0)
+            break;
+    return NULL;
+}
+
+static void lws_log(int level, const char *line)
+{
+    char msg[512];
+    snprintf(msg, sizeof(msg), "%s", line);
+    msg[strcspn(msg, "\n")] = '\0';
+    if (level & LLL_ERR)
+        log_error("libwebsockets: %s", msg);
+    else
+        log_warn("libwebsockets: %s", msg);
+}
+
+static int run(const cu_config *cfg, cu_error **err)
+{
+    const char *listen = cu_config_get(cfg, "listen"), *dir = cu_config_get(cfg, "static-dir");
+    char host[256], why[256];
+    unsigned port;
+    api_upstream up;
+    struct stat st;
+    if (http_parse_listen(listen, host, sizeof(host), &port, err) < 0)
+        return -1;
+    if (api_upstream_parse(cu_config_get(cfg, "control-plane"), &up, why) < 0)
+        return cu_error_set(err, 400, CU_E_CONFIG, NULL, "%s", why);
+    if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+        return cu_error_set(err, 400, CU_E_CONFIG, NULL,
+                            "static-dir '%s' is not a directory of the dashboard's files", dir);
+    static const struct lws_http_mount api_mount = {
+        .mountpoint = "/api",
+        .origin = "cumulus-api",
+        .origin_protocol = LWSMPRO_CALLBACK,
+        .mountpoint_len = 4,
+    };
+    struct lws_http_mount files = {
+        .mount_next = &api_mount,
+        .mountpoint = "/",
+        .origin = dir,
+        .def = "index.html",
+        .origin_protocol = LWSMPRO_FILE,
+        .mountpoint_len = 1,
+    };
+    const struct lws_protocols protocols[] = {
+        {"http", lws_callback_http_dummy, 0, 0, 0, NULL, 0}, api_proxy_protocol,
+        api_upstream_protocol, {NULL, NULL, 0, 0, 0, NULL, 0}};
+    lws_set_log_level(LLL_ERR | LLL_WARN, lws_log);
+    struct lws_context_creation_info info = {0};
+    info.options = LWS_SERVER_OPTION_DISABLE_IPV6 | LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
+    info.user = &up;
+    info.gid = (gid_t)-1;
+    info.uid = (uid_t)-1;
+    info.port = (int)port;
+    info.iface = host;
+    info.protocols = protocols;
+    info.mounts = &files;
+    struct lws_context *ctx = lws_create_context(&info);
+    if (ctx == NULL)
+        return cu_error_set(err, 500, CU_E_CONFIG, NULL, "cannot listen on '%s'", listen);
+    struct lws_vhost *vh = lws_get_vhost_by_name(ctx, "default");
+    unsigned real_port = vh ? (unsigned)lws_get_vhost_listen_port(vh) : port;
+    pthread_t thread;
+    if (pthread_create(&thread, NULL, serve, ctx) != 0) {
+        lws_context_destroy(ctx);
+        return cu_error_set(err, 500, CU_E_INTERNAL, NULL, "cannot start the service thread");
+    }
+    log_info("listening on http://%s:%u (port %u): files from '%s', /api to http://%s:%d", host,
+             real_port, real_port, dir, up.host, up.port);
+    int sig = cu_daemon_wait_stop();
+    log_info("stopping on signal %d", sig);
+    atomic_store(&stopping, 1);
+    lws_cancel_service(ctx);
+    pthread_join(thread, NULL);
+    lws_context_destroy(ctx);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    cu_log_init("cumulus-webui");
+    cu_daemon_block_signals();
+    cu_config *cfg = NULL;
+    int r = cu_daemon_configure(&spec, argc, argv, &cfg);
+    if (r >= 0)
+        return r;
+    _cleanup_error_ cu_error *err = NULL;
+    r = run(cfg, &err);
+    if (r < 0)
+        log_error("%s", err->message);
+    cu_config_free(cfg);
+    return r < 0 ? 1 : 0;
+}
