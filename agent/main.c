@@ -264,20 +264,14 @@ static int run(agent *a, const cu_config *cfg, cu_error **err)
     return 0;
 }
 
-int main(int argc, char **argv)
+static int run_agent(const cu_config *cfg, cu_error **err)
 {
-    cu_log_init("cumulus-agent");
-    cu_daemon_block_signals();
-    cu_config *cfg = NULL;
-    int r = cu_daemon_configure(&spec, argc, argv, &cfg);
-    if (r >= 0)
-        return r;
     static agent a; /* static: reachable at exit, for the leak checker */
     pthread_mutex_init(&a.cred_lock, NULL);
-    _cleanup_error_ cu_error *err = NULL;
-    r = run(&a, cfg, &err);
-    if (r < 0)
-        log_error("%s", err->message);
-    cu_config_free(cfg);
-    return r < 0 ? 1 : 0;
+    return run(&a, cfg, err);
+}
+
+int main(int argc, char **argv)
+{
+    return cu_daemon_main(&spec, argc, argv, run_agent);
 }

@@ -48,3 +48,21 @@ int cu_daemon_configure(const cu_config_spec *spec, int argc, char **argv, cu_co
     }
     return -1;
 }
+
+int cu_daemon_main(const cu_config_spec *spec, int argc, char **argv,
+                   int (*run)(const cu_config *cfg, cu_error **err))
+{
+    cu_log_init(spec->program);
+    cu_daemon_block_signals();
+    cu_config *cfg = NULL;
+    int r = cu_daemon_configure(spec, argc, argv, &cfg);
+    if (r >= 0)
+        return r;
+    cu_error *err = NULL;
+    r = run(cfg, &err);
+    if (r < 0)
+        log_error("%s", err ? err->message : "failed");
+    cu_error_free(err);
+    cu_config_free(cfg);
+    return r < 0 ? 1 : 0;
+}

@@ -16,4 +16,10 @@ int cu_daemon_wait_stop(void);
  * --help or --version, 2 on a configuration error (already printed). */
 int cu_daemon_configure(const cu_config_spec *spec, int argc, char **argv, cu_config **cfg);
 
+/* A daemon's whole main(): the log named after the program, the signals,
+ * the configuration, then run(cfg), whose error is logged.  Returns the
+ * exit status: 0, 1 when run failed, or cu_daemon_configure's. */
+int cu_daemon_main(const cu_config_spec *spec, int argc, char **argv,
+                   int (*run)(const cu_config *cfg, cu_error **err));
+
 #endif

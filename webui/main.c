@@ -123,16 +123,5 @@ static int run(const cu_config *cfg, cu_error **err)
 
 int main(int argc, char **argv)
 {
-    cu_log_init("cumulus-webui");
-    cu_daemon_block_signals();
-    cu_config *cfg = NULL;
-    int r = cu_daemon_configure(&spec, argc, argv, &cfg);
-    if (r >= 0)
-        return r;
-    _cleanup_error_ cu_error *err = NULL;
-    r = run(cfg, &err);
-    if (r < 0)
-        log_error("%s", err->message);
-    cu_config_free(cfg);
-    return r < 0 ? 1 : 0;
+    return cu_daemon_main(&spec, argc, argv, run);
 }
