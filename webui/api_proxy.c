@@ -13,34 +13,34 @@
 #include <string.h>
 
 #include "log.h"
+#include "webui_context.h"
 
 #define CHUNK (16 * 1024)
 
 typedef struct proxied {
-    struct lws *up;       /* the control plane's connection, once made */
-    int method;           /* LWSHUMETH_* */
-    char path[4096];      /* upstream path and query */
-    char auth[1024];      /* Authorization, passed on */
-    char ctype[256];      /* Content-Type of the request */
-    unsigned char *body;  /* the request's body, whole */
+    struct lws *up;      /* the control plane's connection, once made */
+    int method;          /* LWSHUMETH_* */
+    char path[4096];     /* upstream path and query */
+    char auth[1024];     /* Authorization, passed on */
+    char ctype[256];     /* Content-Type of the request */
+    unsigned char *body; /* the request's body, whole */
     size_t body_len, body_cap;
-    int too_big;          /* the body passed API_PROXY_MAX_BODY: 413 */
-    int status;           /* the answer's status, once its headers came */
-    char rtype[256];      /* its Content-Type */
-    long long rlen;       /* its Content-Length, or -1 */
+    int too_big;     /* the body passed API_PROXY_MAX_BODY: 413 */
+    int status;      /* the answer's status, once its headers came */
+    char rtype[256]; /* its Content-Type */
+    long long rlen;  /* its Content-Length, or -1 */
     int headers_sent;
-    int done;             /* the answer is complete (or failed) */
-    const char *error;    /* a failure to answer with, JSON */
-    size_t len;           /* bytes of buf waiting for the browser */
+    int done;          /* the answer is complete (or failed) */
+    int console;       /* a POST /v1/vms/{id}/console (console_routes.h) */
+    int collect;       /* its answer is held whole, to add proxy_path */
+    const char *error; /* a failure to answer with, JSON */
+    size_t len;        /* bytes of buf waiting for the browser */
     unsigned char buf[LWS_PRE + CHUNK];
 } proxied;
 
-static const char *const method_names[] = {[LWSHUMETH_GET] = "GET",
-                                           [LWSHUMETH_POST] = "POST",
-                                           [LWSHUMETH_OPTIONS] = "OPTIONS",
-                                           [LWSHUMETH_PUT] = "PUT",
-                                           [LWSHUMETH_PATCH] = "PATCH",
-                                           [LWSHUMETH_DELETE] = "DELETE"};
+static const char *const method_names[] = {
+    [LWSHUMETH_GET] = "GET", [LWSHUMETH_POST] = "POST",   [LWSHUMETH_OPTIONS] = "OPTIONS",
+    [LWSHUMETH_PUT] = "PUT", [LWSHUMETH_PATCH] = "PATCH", [LWSHUMETH_DELETE] = "DELETE"};
 
 int api_upstream_parse(const char *url, api_upstream *up, char why[256])
 {
@@ -95,7 +95,7 @@ static void append_query(struct lws *wsi, char *path, size_t cap)
  * session is failed with a 502 and made writable). */
 static int connect_upstream(struct lws *wsi, proxied *s)
 {
-    const api_upstream *up = lws_context_user(lws_get_context(wsi));
+    const api_upstream *up = &((webui_context *)lws_context_user(lws_get_context(wsi)))->api;
     struct lws_client_connect_info i = {0};
     i.context = lws_get_context(wsi);
     i.address = up->host;
@@ -128,9 +128,9 @@ static int send_headers(struct lws *wsi, proxied *s)
                                         *end = head + sizeof(head) - 1;
     int status = s->error ? (s->too_big ? 413 : 502) : s->status;
     const char *type = s->error ? "application/json" : (s->rtype[0] ? s->rtype : NULL);
-    lws_filepos_t len = s->error ? strlen(s->error)
-                                 : s->rlen >= 0 ? (lws_filepos_t)s->rlen
-                                                : LWS_ILLEGAL_HTTP_CONTENT_LEN;
+    lws_filepos_t len = s->error       ? strlen(s->error)
+                        : s->rlen >= 0 ? (lws_filepos_t)s->rlen
+                                       : LWS_ILLEGAL_HTTP_CONTENT_LEN;
     if (lws_add_http_common_headers(wsi, (unsigned)status, type ? type : "text/plain", len, &p,
                                     end) ||
         lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
@@ -144,7 +144,7 @@ static int send_headers(struct lws *wsi, proxied *s)
 static int browser_writable(struct lws *wsi, proxied *s)
 {
     if (!s->headers_sent) {
-        if (s->status == 0 && !s->error)
+        if ((s->status == 0 || s->collect) && !s->error)
             return 0; /* not yet */
         if (send_headers(wsi, s) < 0)
             return -1;
@@ -211,6 +211,17 @@ static void detach(struct lws *up, proxied *s)
         s->up = NULL;
 }
 
+/* "/v1/vms/{id}/console", nothing more. */
+static int is_console_request(const char *path)
+{
+    const char *p = "/v1/vms/";
+    if (strncmp(path, p, strlen(p)) != 0)
+        return 0;
+    path += strlen(p);
+    size_t id = strcspn(path, "/?");
+    return id > 0 && strcmp(path + id, "/console") == 0;
+}
+
 static int begin(struct lws *wsi, proxied *s, const char *in)
 {
     char *uri = NULL;
@@ -230,6 +241,7 @@ static int begin(struct lws *wsi, proxied *s, const char *in)
     if (strncmp(path, "/api", 4) == 0)
         path += 4;
     snprintf(s->path, sizeof(s->path), "/%s", path + (path[0] == '/'));
+    s->console = s->method == LWSHUMETH_POST && is_console_request(s->path);
     append_query(wsi, s->path, sizeof(s->path));
     if (lws_hdr_copy(wsi, s->auth, sizeof(s->auth), WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
         s->auth[0] = '\0';
@@ -238,7 +250,7 @@ static int begin(struct lws *wsi, proxied *s, const char *in)
     if (s->method == LWSHUMETH_GET || s->method == LWSHUMETH_DELETE ||
         lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) == 0)
         connect_upstream(wsi, s); /* a failure answers 502 */
-    return 0; /* else the body first: LWS_CALLBACK_HTTP_BODY_COMPLETION */
+    return 0;                     /* else the body first: LWS_CALLBACK_HTTP_BODY_COMPLETION */
 }
 
 static int browser(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -283,8 +295,8 @@ static int upstream_headers(struct lws *wsi, proxied *s, unsigned char **p, unsi
 {
     char n[32];
     if (s->auth[0] &&
-        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_AUTHORIZATION,
-                                     (unsigned char *)s->auth, (int)strlen(s->auth), p, end))
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, (unsigned char *)s->auth,
+                                     (int)strlen(s->auth), p, end))
         return -1;
     if (s->method == LWSHUMETH_GET || s->method == LWSHUMETH_DELETE)
         return 0;
@@ -306,11 +318,29 @@ static int upstream_headers(struct lws *wsi, proxied *s, unsigned char **p, unsi
 static void fail(proxied *s, struct lws *browser_wsi, const char *why)
 {
     log_warn("webui: %s %s: the control plane: %s", method_names[s->method], s->path, why);
-    if (!s->headers_sent && s->status == 0)
+    s->collect = 0;
+    if (!s->headers_sent)
         s->error = "{\"error\":{\"code\":\"upstream_unavailable\",\"message\":\"the control "
                    "plane cannot be reached\"}}";
     s->done = 1;
     lws_callback_on_writable(browser_wsi);
+}
+
+/* A console's answer, held whole: passed on with its proxy_path (or as
+ * it came, when that cannot be done). */
+static void add_proxy_path(struct lws *wsi, proxied *s)
+{
+    webui_context *w = lws_context_user(lws_get_context(wsi));
+    size_t n = 0;
+    char *json = console_routes_adopt(&w->routes, (const char *)s->buf + LWS_PRE, s->len,
+                                      console_ticket_now_ms(), &n);
+    if (json && n <= CHUNK) {
+        memcpy(s->buf + LWS_PRE, json, n);
+        s->len = n;
+        s->rlen = (long long)n;
+    }
+    free(json);
+    s->collect = 0;
 }
 
 static int upstream(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -345,12 +375,13 @@ static int upstream(struct lws *wsi, enum lws_callback_reasons reason, void *use
         s->rlen = lws_hdr_copy(wsi, clen, sizeof(clen), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0
                       ? atoll(clen)
                       : -1;
+        s->collect = s->console && s->status == 200;
         lws_callback_on_writable(parent);
         return 0;
     case LWS_CALLBACK_RECEIVE_CLIENT_HTTP: {
         if (s == NULL)
             return -1;
-        if (s->len > 0) { /* the browser has not taken the last chunk */
+        if (s->len > 0 && !s->collect) { /* the browser has not taken the last chunk */
             lws_rx_flow_control(wsi, 0);
             return 0;
         }
@@ -363,10 +394,14 @@ static int upstream(struct lws *wsi, enum lws_callback_reasons reason, void *use
             return -1;
         memcpy(s->buf + LWS_PRE + s->len, in, len);
         s->len += len;
+        if (s->collect)
+            return 0;                /* the rest of it first */
         lws_rx_flow_control(wsi, 0); /* until the browser has it */
         lws_callback_on_writable(parent);
         return 0;
     case LWS_CALLBACK_COMPLETED_CLIENT_HTTP:
+        if (s && s->collect)
+            add_proxy_path(wsi, s);
         if (s) {
             s->done = 1;
             lws_callback_on_writable(parent);
@@ -384,6 +419,6 @@ static int upstream(struct lws *wsi, enum lws_callback_reasons reason, void *use
 }
 
 const struct lws_protocols api_proxy_protocol = {"cumulus-api", browser, sizeof(proxied), 0, 0,
-                                                 NULL, 0};
-const struct lws_protocols api_upstream_protocol = {"cumulus-api-upstream", upstream, 0, 0, 0,
-                                                    NULL, 0};
+                                                 NULL,          0};
+const struct lws_protocols api_upstream_protocol = {
+    "cumulus-api-upstream", upstream, 0, 0, 0, NULL, 0};

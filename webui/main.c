@@ -1,5 +1,6 @@
 /* cumulus-webui: the browser dashboard's server.  Serves the dashboard's
- * files and passes /api to the control plane (api_proxy.h), on one origin,
+ * files, passes /api to the control plane (api_proxy.h) and relays the
+ * consoles to the VMs' hosts (console_relay.h), all on one origin,
  * with libwebsockets on a service thread of its own; waits for a signal to
  * stop. */
 #define _GNU_SOURCE
@@ -13,12 +14,14 @@
 #include <libwebsockets.h>
 
 #include "api_proxy.h"
+#include "console_relay.h"
 #include "cleanup.h"
 #include "config.h"
 #include "daemon.h"
 #include "error.h"
 #include "http_server.h"
 #include "log.h"
+#include "webui_context.h"
 
 static const cu_config_key keys[] = {
     {"listen", "CUMULUS_WEBUI_LISTEN", "127.0.0.1:8090",
@@ -59,16 +62,28 @@ static void lws_log(int level, const char *line)
         log_warn("libwebsockets: %s", msg);
 }
 
+/* The files' protocol; a websocket without the subprotocol "binary" (the
+ * consoles', console_relay.h) lands here and is refused. */
+static int http_files(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                      size_t len)
+{
+    if (reason == LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION)
+        return 1;
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
 static int run(const cu_config *cfg, cu_error **err)
 {
     const char *listen = cu_config_get(cfg, "listen"), *dir = cu_config_get(cfg, "static-dir");
     char host[256], why[256];
     unsigned port;
-    api_upstream up;
+    _cleanup_free_ webui_context *w = calloc(1, sizeof(*w));
     struct stat st;
+    if (w == NULL)
+        return cu_error_set(err, 500, CU_E_INTERNAL, NULL, "out of memory");
     if (http_parse_listen(listen, host, sizeof(host), &port, err) < 0)
         return -1;
-    if (api_upstream_parse(cu_config_get(cfg, "control-plane"), &up, why) < 0)
+    if (api_upstream_parse(cu_config_get(cfg, "control-plane"), &w->api, why) < 0)
         return cu_error_set(err, 400, CU_E_CONFIG, NULL, "%s", why);
     if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
         return cu_error_set(err, 400, CU_E_CONFIG, NULL,
@@ -87,13 +102,17 @@ static int run(const cu_config *cfg, cu_error **err)
         .origin_protocol = LWSMPRO_FILE,
         .mountpoint_len = 1,
     };
-    const struct lws_protocols protocols[] = {
-        {"http", lws_callback_http_dummy, 0, 0, 0, NULL, 0}, api_proxy_protocol,
-        api_upstream_protocol, {NULL, NULL, 0, 0, 0, NULL, 0}};
+    const struct lws_protocols protocols[] = {{"http", http_files, 0, 0, 0, NULL, 0},
+                                              api_proxy_protocol,
+                                              api_upstream_protocol,
+                                              console_relay_protocol,
+                                              console_upstream_protocol,
+                                              {NULL, NULL, 0, 0, 0, NULL, 0}};
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_log);
     struct lws_context_creation_info info = {0};
     info.options = LWS_SERVER_OPTION_DISABLE_IPV6 | LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
-    info.user = &up;
+    info.user = w;
+    info.pt_serv_buf_size = CONSOLE_RELAY_CHUNK; /* else lws reads 4 KiB at a time */
     info.gid = (gid_t)-1;
     info.uid = (uid_t)-1;
     info.port = (int)port;
@@ -110,8 +129,9 @@ static int run(const cu_config *cfg, cu_error **err)
         lws_context_destroy(ctx);
         return cu_error_set(err, 500, CU_E_INTERNAL, NULL, "cannot start the service thread");
     }
-    log_info("listening on http://%s:%u (port %u): files from '%s', /api to http://%s:%d", host,
-             real_port, real_port, dir, up.host, up.port);
+    log_info("listening on http://%s:%u (port %u): files from '%s', /api to http://%s:%d, consoles "
+             "at /console",
+             host, real_port, real_port, dir, w->api.host, w->api.port);
     int sig = cu_daemon_wait_stop();
     log_info("stopping on signal %d", sig);
     atomic_store(&stopping, 1);
