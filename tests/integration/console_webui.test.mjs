@@ -2,7 +2,8 @@
 // console asked for through the webui's /api carries a proxy_path on the
 // webui; a websocket there is relayed to the VM's host.  Driven by the
 // test's own VNC and websocket client (lib/vnc_ws.mjs), on the tiny guest:
-// the RFB handshake and a screen that is not all one colour, the serial
+// the RFB handshake and a screen that is not all one colour, a screenshot
+// through /api, the serial
 // console both ways, two viewers at once.  Refused before the upgrade:
 // a ticket the webui did not see issued (straight from the control plane),
 // one used before, one on another path, a foreign Origin.  A ticket the
@@ -16,7 +17,7 @@ import { Agent, until } from './lib/agent.mjs';
 import { Webui } from './lib/webui.mjs';
 import { tinyImage } from './lib/tiny_image.mjs';
 import { makeKey } from './lib/keys.mjs';
-import { wsConnect, rfbHandshake, rfbFramebuffer, distinctPixels } from './lib/vnc_ws.mjs';
+import { wsConnect, rfbHandshake, rfbFramebuffer, distinctPixels, decodePng } from './lib/vnc_ws.mjs';
 
 let cp, agent, ui, vm;
 before(async () => {
@@ -78,6 +79,14 @@ test('a console asked for through the webui has a proxy_path on it; the screen c
   a.ws.close();
   b.ws.close();
   await until('the webui to log both viewers leaving', () => ui.log.split('left /v1/vms/').length - 1 >= 2, 5000);
+});
+
+test('a screenshot through /api is the PNG the control plane gives', async () => {
+  const res = await fetch(`${ui.base}/api/v1/vms/${vm.name}/screenshot?size=160`, { headers: { Authorization: `Bearer ${cp.token}` } });
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('content-type'), 'image/png');
+  const png = decodePng(Buffer.from(await res.arrayBuffer()));
+  assert.equal(png.width, 160);
 });
 
 test('the serial console through the webui: what is typed reaches the guest and its answer comes back', async () => {
