@@ -3,8 +3,8 @@
 // webui; a websocket there is relayed to the VM's host.  Driven by the
 // test's own VNC and websocket client (lib/vnc_ws.mjs), on the tiny guest:
 // the RFB handshake and a screen that is not all one colour, a screenshot
-// through /api, the serial
-// console both ways, two viewers at once.  Refused before the upgrade:
+// through /api, the serial console both ways, two viewers at once.
+// Refused before the upgrade:
 // a ticket the webui did not see issued (straight from the control plane),
 // one used before, one on another path, a foreign Origin.  A ticket the
 // VM's host refuses, and a VM that stops, close the browser's websocket
