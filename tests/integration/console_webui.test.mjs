@@ -11,12 +11,10 @@
 // with the reason.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { startControlPlane } from './lib/controlplane.mjs';
 import { Agent, until } from './lib/agent.mjs';
 import { Webui } from './lib/webui.mjs';
-import { tinyImage } from './lib/tiny_image.mjs';
-import { makeKey } from './lib/keys.mjs';
+import { tinyVm } from './lib/tiny_image.mjs';
 import { wsConnect, rfbHandshake, rfbFramebuffer, distinctPixels, decodePng } from './lib/vnc_ws.mjs';
 
 let cp, agent, ui, vm;
@@ -26,14 +24,7 @@ before(async () => {
   agent = await new Agent(cp).start();
   ui = await new Webui(cp.base).start();
   await until('the host to join', async () => (await cp.get('/v1/hosts')).body.hosts.find((h) => h.state === 'up'));
-  const imported = await cp.post('/v1/images/import', { manifest: join(tinyImage('amd64').dir, 'manifest.json') });
-  assert.equal(imported.status, 201, JSON.stringify(imported.body));
-  assert.equal((await cp.post('/v1/sizes', { name: 't-128mb', vcpus: 1, memory_mib: 128, disk_gib: 1 })).status, 201);
-  await cp.post('/v1/ssh-keys', { name: 'tester', public_key: makeKey().publicKey });
-  const r = await cp.post('/v1/vms', { name: 'screen', size: 't-128mb', image: 'tiny-amd64', ssh_keys: ['tester'] });
-  assert.equal(r.status, 202, JSON.stringify(r.body));
-  assert.equal((await cp.finished(r.body.operation, 300)).status, 'succeeded');
-  vm = (await cp.get('/v1/vms/screen')).body;
+  vm = await tinyVm(cp, 'screen');
 });
 after(async () => {
   await ui?.cleanup();
