@@ -36,8 +36,9 @@
 
 #define PART_SUFFIX ".part"
 #define PROGRESS_INTERVAL_MS 250
-#define LOW_SPEED_BYTES 1024L /* abort below 1 KiB/s ... */
-#define LOW_SPEED_SECS 60L    /* ... sustained this long (images are big: no total timeout) */
+#define LOW_SPEED_BYTES 1024L  /* abort below 1 KiB/s ... */
+#define LOW_SPEED_SECS 60L     /* ... sustained this long (images are big: no total timeout) */
+#define RETRY_WINDOW_MS 120000 /* the default of image_cache_set_retry_window() */
 
 typedef struct inflight {
     char *path;  /* final name being produced */
@@ -48,7 +49,8 @@ typedef struct inflight {
 } inflight;
 
 struct image_cache {
-    char *dir; /* DIR/images */
+    char *dir;                 /* DIR/images */
+    long long retry_window_ms; /* a source down for a moment is tried again this long */
     pthread_mutex_t lock;
     pthread_cond_t cond;
     inflight *inflight;
@@ -72,6 +74,7 @@ typedef struct fetch {
     void *opaque;
     long long last_ms;
     const char *auth_header; /* "Authorization: Bearer …" or NULL */
+    int transient;           /* it failed in a way worth trying again */
 } fetch;
 
 static void easy_cleanupp(CURL **h)
@@ -135,9 +138,15 @@ image_cache *image_cache_open(const char *dir, cu_error **err)
     if (c == NULL)
         abort();
     c->dir = steal_ptr(&images);
+    c->retry_window_ms = RETRY_WINDOW_MS;
     pthread_mutex_init(&c->lock, NULL);
     pthread_cond_init(&c->cond, NULL);
     return c;
+}
+
+void image_cache_set_retry_window(image_cache *c, long long ms)
+{
+    c->retry_window_ms = ms;
 }
 
 void image_cache_set_auth(image_cache *c, image_auth_fn fn, void *opaque)
@@ -252,6 +261,28 @@ static void slist_freep(struct curl_slist **l)
     curl_slist_free_all(*l);
 }
 
+/* A source that is down for a moment (restarting, overloaded) rather
+ * than wrong: no connection, an empty or cut reply, a timeout, 429 or a
+ * 5xx. */
+static int is_transient(CURL *h, CURLcode rc)
+{
+    long status = 0;
+    switch (rc) {
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_GOT_NOTHING:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_OPERATION_TIMEDOUT:
+        return 1;
+    case CURLE_HTTP_RETURNED_ERROR:
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+        return status == 429 || status >= 500;
+    default:
+        return 0;
+    }
+}
+
 static int transfer(const char *name, const char *url, fetch *f, cu_error **err)
 {
     __attribute__((cleanup(easy_cleanupp))) CURL *h = curl_easy_init();
@@ -272,6 +303,7 @@ static int transfer(const char *name, const char *url, fetch *f, cu_error **err)
     if (f->write_errno != 0)
         return cu_error_errno(err, f->write_errno, "image '%s': cannot store the download of '%s'",
                               name, url);
+    f->transient = is_transient(h, rc);
     return cu_error_set(err, 502, IMAGE_E_DOWNLOAD, NULL, "image '%s': downloading '%s' failed: %s",
                         name, url, errbuf[0] ? errbuf : curl_easy_strerror(rc));
 }
@@ -287,17 +319,20 @@ static void digest_hex(EVP_MD_CTX *md, char *out)
     out[2 * len] = '\0';
 }
 
-/* Streams `url` into fd while hashing; *bytes gets the size on success. */
+/* Streams `url` into fd while hashing; *bytes gets the size on success;
+ * on failure *transient says whether trying again may help. */
 static int fetch_and_verify(const char *name, const char *url, const char *auth_header,
                             const digest_spec *sum, int fd, image_progress_fn fn, void *opaque,
-                            long long *bytes, cu_error **err)
+                            long long *bytes, int *transient, cu_error **err)
 {
     __attribute__((cleanup(md_freep))) EVP_MD_CTX *md = EVP_MD_CTX_new();
     if (md == NULL || EVP_DigestInit_ex(md, sum->md, NULL) != 1)
         abort();
     fetch f = {.fd = fd, .md = md, .fn = fn, .opaque = opaque, .auth_header = auth_header};
-    if (transfer(name, url, &f, err) < 0)
+    if (transfer(name, url, &f, err) < 0) {
+        *transient = f.transient;
         return -1;
+    }
     char got[EVP_MAX_MD_SIZE * 2 + 1];
     digest_hex(md, got);
     if (strcmp(got, sum->hex) != 0)
@@ -324,6 +359,36 @@ static int commit(const char *dir, const char *name, int fd, const char *tmp, co
     return 0;
 }
 
+static void copy_error(cu_error **dst, const cu_error *src)
+{
+    cu_error_set(dst, src->status, src->code, src->field, "%s", src->message);
+}
+
+/* fetch_and_verify, tried again with backoff while the source is down
+ * for a moment (a control plane restarting: the images it keeps are
+ * fetched from it), for up to window_ms: 0, or -1 with the last failure. */
+static int fetch_with_retries(long long window_ms, const char *name, const char *url,
+                              const char *auth_header, const digest_spec *sum, int fd,
+                              image_progress_fn fn, void *opaque, long long *bytes, cu_error **err)
+{
+    long long give_up = now_ms() + window_ms;
+    for (unsigned delay = 1;; delay = delay < 8 ? delay * 2 : 10) {
+        _cleanup_error_ cu_error *e = NULL;
+        int transient = 0;
+        if (fetch_and_verify(name, url, auth_header, sum, fd, fn, opaque, bytes, &transient, &e) ==
+            0)
+            return 0;
+        if (!transient || now_ms() + delay * 1000LL > give_up) {
+            copy_error(err, e);
+            return -1;
+        }
+        log_warn("%s; trying again in %u s", e->message, delay);
+        sleep(delay);
+        if (ftruncate(fd, 0) < 0 || lseek(fd, 0, SEEK_SET) < 0)
+            return cu_error_errno(err, errno, "image '%s': cannot start the download again", name);
+    }
+}
+
 static int download(image_cache *c, const char *name, const char *url, const digest_spec *sum,
                     const char *path, image_progress_fn fn, void *opaque, cu_error **err)
 {
@@ -337,7 +402,8 @@ static int download(image_cache *c, const char *name, const char *url, const dig
     long long bytes = 0;
     char auth[512];
     int has_auth = c->auth && c->auth(c->auth_opaque, url, auth, sizeof(auth));
-    int r = fetch_and_verify(name, url, has_auth ? auth : NULL, sum, fd, fn, opaque, &bytes, err);
+    int r = fetch_with_retries(c->retry_window_ms, name, url, has_auth ? auth : NULL, sum, fd, fn,
+                               opaque, &bytes, err);
     if (r == 0)
         r = commit(c->dir, name, fd, tmp, path, err);
     if (r < 0) {
@@ -348,11 +414,6 @@ static int download(image_cache *c, const char *name, const char *url, const dig
     if (fn != NULL)
         fn(opaque, bytes, bytes);
     return 0;
-}
-
-static void copy_error(cu_error **dst, const cu_error *src)
-{
-    cu_error_set(dst, src->status, src->code, src->field, "%s", src->message);
 }
 
 static inflight *find_inflight(image_cache *c, const char *path)

@@ -39,8 +39,11 @@ typedef void (*image_progress_fn)(void *opaque, long long done, long long total)
  *   checksum: "sha256:<64 hex>" or "sha512:<128 hex>"
  *   format:   "qcow2", "raw", ...: the file name's extension
  * An image already under its checksum name is trusted without re-hashing.
- * A checksum mismatch, a failed transfer or a full disk leaves nothing in the
- * cache.  fn may be NULL. */
+ * A source down for a moment (no connection, an empty or cut reply, 429,
+ * 5xx: a control plane restarting) is tried again with backoff (1, 2, 4,
+ * 8, then 10 s) for up to two minutes (image_cache_set_retry_window),
+ * each retry logged.  A checksum mismatch, a failed transfer
+ * or a full disk leaves nothing in the cache.  fn may be NULL. */
 char *image_cache_ensure(image_cache *c, const char *name, const char *url, const char *checksum,
                          const char *format, image_progress_fn fn, void *opaque, cu_error **err);
 
@@ -50,6 +53,10 @@ char *image_cache_ensure(image_cache *c, const char *name, const char *url, cons
  * follows no redirect.  Set once, before any ensure(). */
 typedef int (*image_auth_fn)(void *opaque, const char *url, char *buf, size_t size);
 void image_cache_set_auth(image_cache *c, image_auth_fn fn, void *opaque);
+
+/* How long a source down for a moment is tried again (default two
+ * minutes; 0: never).  Set before any ensure(). */
+void image_cache_set_retry_window(image_cache *c, long long ms);
 
 /* Frees the cache; no ensure() may be running. */
 void image_cache_close(image_cache *c);

@@ -57,9 +57,15 @@ export async function assertConverged(cp, agents, { timeoutMs = 180000 } = {}) {
   await until('every VM to be as desired', async () => {
     vms = await allVms(cp);
     return vms.every((v) => v.desired_state !== 'deleted' && v.state === v.desired_state);
-  }, timeoutMs, 1000).catch((e) => {
-    const off = vms.filter((v) => v.desired_state === 'deleted' || v.state !== v.desired_state)
-      .map((v) => `${v.name}: desired ${v.desired_state}, state ${v.state}`);
+  }, timeoutMs, 1000).catch(async (e) => {
+    const off = [];
+    for (const v of vms.filter((x) => x.desired_state === 'deleted' || x.state !== x.desired_state)) {
+      // Its last operation says why (an agent's error, a timeout).
+      const ops = (await cp.get(`/v1/operations?target=${v.id}&limit=1000`)).body?.operations ?? [];
+      const last = ops.at(-1);
+      const why = last ? ` (last operation ${last.type} ${last.status}: ${last.error?.message ?? last.message})` : '';
+      off.push(`${v.name}: desired ${v.desired_state}, state ${v.state}${why}`);
+    }
     throw new Error(`${e.message}\n${off.join('\n')}`);
   });
   const names = vms.map((v) => v.name);

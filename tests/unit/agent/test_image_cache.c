@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <microhttpd.h>
+#include <time.h>
 #include <netinet/in.h>
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -40,7 +41,7 @@ static char sum256[72], sum512[136], sum_other[72]; /* "sha256:<hex>", ... */
 
 static struct MHD_Daemon *daemon_;
 static unsigned port_;
-static atomic_int hits_image, hits_gated;
+static atomic_int hits_image, hits_gated, hits_flaky;
 static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
 static int gate_open;
@@ -77,6 +78,14 @@ static struct MHD_Response *respond(const char *url, unsigned *status)
         return MHD_create_response_from_buffer(IMAGE_SIZE, image, MHD_RESPMEM_PERSISTENT);
     if (strcmp(url, "/gated-other") == 0)
         return MHD_create_response_from_buffer(OTHER_SIZE, other, MHD_RESPMEM_PERSISTENT);
+    if (strcmp(url, "/flaky") == 0 && ++hits_flaky <= 2) { /* a 503, then a dropped connection */
+        if (hits_flaky == 2)
+            return MHD_create_response_from_callback(IMAGE_SIZE, 64 * 1024, read_half, NULL, NULL);
+        *status = 503;
+        return MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+    }
+    if (strcmp(url, "/flaky") == 0)
+        return MHD_create_response_from_buffer(IMAGE_SIZE, image, MHD_RESPMEM_PERSISTENT);
     if (strcmp(url, "/half") == 0)
         return MHD_create_response_from_callback(IMAGE_SIZE, 64 * 1024, read_half, NULL, NULL);
     struct MHD_Response *r = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
@@ -174,10 +183,12 @@ static int test_setup(void **state)
     write_file(src_path, image, IMAGE_SIZE);
     snprintf(cache_dir, sizeof(cache_dir), "%s/cache-%d", root, ++n);
     snprintf(images_dir, sizeof(images_dir), "%s/images", cache_dir);
-    hits_image = hits_gated = 0;
+    hits_image = hits_gated = hits_flaky = 0;
     gate_open = 0;
     cu_error *err = NULL;
     cache = image_cache_open(cache_dir, &err);
+    if (cache)
+        image_cache_set_retry_window(cache, 0); /* failures fail at once, but in retry tests */
     return cache ? 0 : -1;
 }
 
@@ -408,6 +419,39 @@ static void http_failures_leave_nothing(void **state)
     }
 }
 
+static void a_source_down_for_a_moment_is_tried_again(void **state)
+{
+    cu_error *err = NULL;
+    char *url = http_url("/flaky");
+    image_cache_set_retry_window(cache, 60000);
+    char *path = image_cache_ensure(cache, "img", url, sum256, "qcow2", NULL, NULL, &err);
+    assert_null(err);
+    assert_file_is_image(path); /* whole and verified: the cut reply left nothing behind */
+    assert_int_equal(hits_flaky, 3);
+    free(path);
+    free(url);
+}
+
+static void retries_end_with_the_window(void **state)
+{
+    cu_error *err = NULL;
+    char *url = http_url("/half");
+    image_cache_set_retry_window(cache, 2500); /* room for the 1 s retry, not the 2 s one */
+    assert_null(image_cache_ensure(cache, "img", url, sum256, "qcow2", NULL, NULL, &err));
+    assert_string_equal(err->code, IMAGE_E_DOWNLOAD);
+    assert_non_null(strstr(err->message, "transfer closed"));
+    assert_int_equal(count_entries(images_dir), 0);
+    cu_error_freep(&err);
+    free(url);
+    url = http_url("/missing"); /* a 404 is not down for a moment: no retry */
+    long long t0 = time(NULL);
+    assert_null(image_cache_ensure(cache, "img", url, sum256, "qcow2", NULL, NULL, &err));
+    assert_true(time(NULL) - t0 < 2);
+    assert_non_null(strstr(err->message, "404"));
+    cu_error_freep(&err);
+    free(url);
+}
+
 typedef struct ensure_job {
     const char *path, *sum;
     char *result;
@@ -524,6 +568,8 @@ int main(void)
         T(full_disk_leaves_nothing),
         T(http_download),
         T(http_failures_leave_nothing),
+        T(a_source_down_for_a_moment_is_tried_again),
+        T(retries_end_with_the_window),
         T(same_image_downloads_once),
         T(waiters_share_a_failure),
         T(different_images_download_in_parallel),
