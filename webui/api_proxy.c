@@ -71,24 +71,26 @@ int api_upstream_parse(const char *url, api_upstream *up, char why[256])
     return 0;
 }
 
-/* The query, %-encoded again (lws hands it over decoded): '&' and '='
- * stay separators. */
+/* The query, %-encoded again (lws hands it over decoded, one fragment per
+ * '&'-separated argument): '&' joins the arguments, '=' stays their
+ * separator. */
 static void append_query(struct lws *wsi, char *path, size_t cap)
 {
-    char args[2048];
-    if (lws_hdr_copy(wsi, args, sizeof(args), WSI_TOKEN_HTTP_URI_ARGS) <= 0)
-        return;
+    char arg[2048];
     size_t n = strlen(path);
-    if (n + 1 < cap)
-        path[n++] = '?';
-    for (const unsigned char *c = (const unsigned char *)args; *c && n + 4 < cap; c++) {
-        if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
-            strchr("-._~=&", *c))
-            path[n++] = (char)*c;
-        else
-            n += (size_t)snprintf(path + n, cap - n, "%%%02X", *c);
+    for (int i = 0; lws_hdr_copy_fragment(wsi, arg, sizeof(arg), WSI_TOKEN_HTTP_URI_ARGS, i) > 0;
+         i++) {
+        if (n + 1 < cap)
+            path[n++] = i == 0 ? '?' : '&';
+        for (const unsigned char *c = (const unsigned char *)arg; *c && n + 4 < cap; c++) {
+            if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+                strchr("-._~=", *c))
+                path[n++] = (char)*c;
+            else
+                n += (size_t)snprintf(path + n, cap - n, "%%%02X", *c);
+        }
+        path[n] = '\0';
     }
-    path[n] = '\0';
 }
 
 /* Opens the control plane's connection for the request: 0, or -1 (the
@@ -138,6 +140,11 @@ static int send_headers(struct lws *wsi, proxied *s)
         lws_finalize_write_http_header(wsi, start, &p, end))
         return -1;
     s->headers_sent = 1;
+    /* Its body may be a stream quiet for long (the events' keep-alive
+     * comes every 15 s, a long-poll waits minutes): no idle timeout while
+     * the control plane's side is open; a browser that is gone shows as a
+     * failed write. */
+    lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
     return 0;
 }
 
@@ -375,6 +382,7 @@ static int upstream(struct lws *wsi, enum lws_callback_reasons reason, void *use
         s->rlen = lws_hdr_copy(wsi, clen, sizeof(clen), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0
                       ? atoll(clen)
                       : -1;
+        lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0); /* as the browser's: send_headers() */
         s->collect = s->console && s->status == 200;
         lws_callback_on_writable(parent);
         return 0;

@@ -14,11 +14,12 @@ as_root() {
 # Debian package names for each need; `deps_install build test` installs the union.
 DEB_build="build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev libyaml-dev libcurl4-openssl-dev libisofs-dev libwebsockets-dev libvncserver-dev libpng-dev curl"
 DEB_run="qemu-utils qemu-system-x86 qemu-system-arm ovmf qemu-efi-aarch64 jq openssh-client"
-DEB_test="libcmocka-dev cloud-init openssh-client sqlite3 genisoimage util-linux iproute2 cpio"
+# chromium: the browser tier drives Debian's /usr/bin/chromium (never a browser download).
+DEB_test="libcmocka-dev cloud-init openssh-client sqlite3 genisoimage util-linux iproute2 cpio chromium"
 DEB_bench="wrk jq cloud-image-utils websockify"
-BREW_build="cmake pkg-config libmicrohttpd jansson sqlite openssl@3 libyaml curl libisofs libwebsockets libvncserver libpng"
+BREW_build="cmake pkg-config libmicrohttpd jansson sqlite openssl@3 libyaml curl libisofs libwebsockets libvncserver libpng node"
 BREW_run="qemu jq"
-BREW_test="cmocka node cdrtools"
+BREW_test="cmocka cdrtools"
 BREW_bench="wrk"
 
 deps_install() {
@@ -36,8 +37,14 @@ deps_install_debian() {
   for pkg in $want; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
   done
-  # Node.js for the integration tests: any node >= 18 will do, from wherever.
-  if [[ " $* " == *" test "* ]] && ! command -v node >/dev/null; then missing="$missing nodejs"; fi
+  # Node.js and npm: the build fetches the dashboard's noVNC and xterm.js
+  # with npm (webui/package-lock.json), the tests run on node.  Any node >=
+  # 18 will do, from wherever: so by command, not by Debian package
+  # (NodeSource's nodejs bundles npm and conflicts with Debian's npm).
+  if [[ " $* " == *" build "* || " $* " == *" test "* ]]; then
+    command -v node >/dev/null || missing="$missing nodejs"
+    command -v npm >/dev/null || missing="$missing npm"
+  fi
   if [ -n "$missing" ]; then
     say "installing:$missing"
     as_root apt-get update -qq

@@ -64,6 +64,12 @@ test('/api is the control plane: reads, writes with bodies, deletes, queries, re
   const listed = await viaUi('GET', '/api/v1/ssh-keys?limit=1');
   assert.equal(listed.status, 200);
   assert.equal(listed.json.ssh_keys.length, 1, 'the query reached the control plane');
+  const two = await viaUi('GET', '/api/v1/ssh-keys?limit=1&after=0');
+  assert.equal(two.status, 200, `both arguments arrive as two: ${two.text}`);
+  assert.equal(two.json.ssh_keys.length, 1);
+  const amp = await viaUi('GET', '/api/v1/operations?target=a%26b&limit=2');
+  assert.equal(amp.status, 400, amp.text);
+  assert.match(amp.json.error.message, /'a&b'/, 'an encoded & stays inside its value');
   assert.equal((await viaUi('DELETE', '/api/v1/ssh-keys/through-ui')).status, 204);
   assert.equal((await cp.get('/v1/ssh-keys/through-ui')).status, 404);
 });
@@ -80,6 +86,21 @@ test('a stream passes as it comes: the live events (Server-Sent Events) open thr
     assert.ok(Date.now() < deadline, `the stream's opening came through before its end: ${JSON.stringify(text)}`);
     const { value, done } = await reader.read();
     assert.ok(!done, 'the stream is still open');
+    text += Buffer.from(value).toString();
+  }
+  // Quiet for longer than any idle timeout of the webui's, then an event:
+  // it still comes through the same stream.
+  await new Promise((r) => setTimeout(r, 7000));
+  const made = await cp.post('/v1/images', {
+    name: 'late-event', os: 'debian', version: '12', architecture: 'x86_64',
+    url: 'http://images.example/late.qcow2', checksum: `sha256:${'1'.repeat(64)}`, login_user: 'debian',
+  });
+  assert.equal(made.status, 201, JSON.stringify(made.body));
+  const until = Date.now() + 5000;
+  while (!/event: image\.created/.test(text)) {
+    assert.ok(Date.now() < until, `the event came through the stream: ${JSON.stringify(text)}`);
+    const { value, done } = await reader.read();
+    assert.ok(!done, 'the stream is still open after 7 s of quiet');
     text += Buffer.from(value).toString();
   }
   ac.abort(); // the browser goes: the webui drops the control plane's side too

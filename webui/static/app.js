@@ -1,72 +1,129 @@
-// The dashboard: sign in with the admin token (kept in this tab's
-// sessionStorage, sent as a Bearer header, never in a URL), then the VMs,
-// refreshed every few seconds.  Everything goes through /api, the control
-// plane's API on this origin.
+// app.js: the dashboard's entry point.  Sign-in with the admin token (kept
+// in this tab's sessionStorage, sent as a Bearer header, never in a URL),
+// the live event stream and the operations tracker while signed in, and a
+// hash router (#/vms, #/vms/NAME, #/create, ...) that mounts one view at a
+// time in <main> and unmounts the last.  Each view is an ES module with
+// mount(root, ...params) returning its clean-up; the consoles (noVNC,
+// xterm.js) load only when opened.
+import { api, onUnauthorized, token } from './api.js';
+import * as events from './events.js';
+import * as ops from './ops.js';
+import { h, messageOf } from './ui.js';
+
 const $ = (id) => document.getElementById(id);
-const TOKEN = 'cumulus.token';
 
-async function api(path) {
-  const res = await fetch(`/api${path}`, { headers: { Authorization: `Bearer ${sessionStorage.getItem(TOKEN)}` } });
-  const body = await res.json().catch(() => null);
-  if (!res.ok) {
-    const e = new Error(body?.error?.message ?? `the control plane answered ${res.status}`);
-    e.status = res.status;
-    throw e;
+const ROUTES = [
+  { path: /^\/vms$/, nav: 'vms', load: () => import('./vms.js') },
+  { path: /^\/create$/, nav: 'vms', load: () => import('./create.js') },
+  { path: /^\/vms\/([^/]+)$/, nav: 'vms', load: () => import('./vm.js') },
+  { path: /^\/vms\/([^/]+)\/console$/, nav: 'vms', load: () => import('./console.js'), wide: true },
+  { path: /^\/vms\/([^/]+)\/serial$/, nav: 'vms', load: () => import('./serial.js'), wide: true },
+  { path: /^\/keys$/, nav: 'keys', load: () => import('./keys.js') },
+  { path: /^\/images$/, nav: 'images', load: () => import('./images.js') },
+  { path: /^\/sizes$/, nav: 'sizes', load: () => import('./sizes.js') },
+  { path: /^\/hosts$/, nav: 'hosts', load: () => import('./hosts.js') },
+];
+
+let unmount = null;
+let routing = 0; // the latest navigation wins when modules load out of order
+
+async function route() {
+  if (!token.get()) return;
+  const path = location.hash.replace(/^#/, '') || '/vms';
+  const match = ROUTES.map((r) => ({ r, m: r.path.exec(path) })).find((x) => x.m);
+  if (!match) {
+    location.replace('#/vms');
+    return;
   }
-  return body;
-}
-
-function cell(text, cls) {
-  const td = document.createElement('td');
-  td.textContent = text ?? '';
-  if (cls) td.className = cls;
-  return td;
-}
-
-async function refresh() {
+  const mine = ++routing;
+  const root = $('view');
+  let mod;
   try {
-    const { vms } = await api('/v1/vms?limit=1000');
-    const rows = vms.map((vm) => {
-      const tr = document.createElement('tr');
-      const ssh = vm.ssh?.command ?? "";
-      tr.append(cell(vm.name), cell(vm.state, `state-${vm.state}`), cell(vm.host), cell(vm.size), cell(vm.image), cell(ssh));
-      return tr;
-    });
-    $('vm-rows').replaceChildren(...rows);
-    $('vms-error').textContent = '';
-  } catch (e) {
-    if (e.status === 401) return signOut('That token is no longer accepted: sign in again.');
-    $('vms-error').textContent = e.message;
+    mod = await match.r.load();
+  } catch (err) {
+    root.replaceChildren(h('p', { class: 'error', role: 'alert' }, `This page could not be loaded: ${messageOf(err)}. Reload to try again.`));
+    return;
   }
+  if (mine !== routing) return;
+  unmount?.();
+  unmount = null;
+  root.replaceChildren();
+  document.body.classList.toggle('wide', Boolean(match.r.wide));
+  for (const a of document.querySelectorAll('#nav a')) {
+    if (a.dataset.nav === match.r.nav) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+  const params = match.m.slice(1).map(decodeURIComponent);
+  unmount = mod.mount(root, ...params) ?? null;
+  // Focus the new view's heading: what a screen reader user expects after
+  // following a link in a single-page app.
+  root.querySelector('h2')?.focus({ preventScroll: true });
 }
 
-let timer = null;
-function show(signedIn) {
+function showLive(state) {
+  const el = $('live');
+  el.dataset.state = state;
+  el.textContent = { live: 'Live', reconnecting: 'Reconnecting…', closed: 'Offline' }[state] ?? state;
+  el.title = state === 'live' ? 'Changes show as they happen' : 'The live updates are down: trying again (the pages still refresh now and then)';
+}
+
+let signedIn = false;
+function show(yes) {
+  signedIn = yes;
   $('sign-in').hidden = signedIn;
-  $('vms').hidden = !signedIn;
+  $('app').hidden = !signedIn;
   $('sign-out').hidden = !signedIn;
-  clearInterval(timer);
-  if (signedIn) { refresh(); timer = setInterval(refresh, 3000); }
+  $('nav').hidden = !signedIn;
+  $('live').hidden = !signedIn;
+  if (signedIn) {
+    events.start();
+    ops.start();
+    route();
+  } else {
+    unmount?.();
+    unmount = null;
+    $('view').replaceChildren();
+    events.stop();
+    ops.stop();
+    $('token').focus();
+  }
 }
 
 function signOut(why = '') {
-  sessionStorage.removeItem(TOKEN);
+  token.clear();
   $('sign-in-error').textContent = why;
   show(false);
 }
 
+onUnauthorized(() => {
+  if (signedIn) signOut('That token is no longer accepted: sign in again.');
+});
+events.onStatus(showLive);
+
 $('sign-in').addEventListener('submit', async (ev) => {
   ev.preventDefault();
-  sessionStorage.setItem(TOKEN, $('token').value.trim());
+  const value = $('token').value.trim();
+  const button = $('sign-in').querySelector('button[type=submit]');
+  if (!value) {
+    $('sign-in-error').textContent = 'Paste the admin token first.';
+    return;
+  }
+  token.set(value);
+  button.disabled = true;
   try {
-    await api('/v1/vms?limit=1');
+    await api.get('/v1/vms?limit=1');
     $('token').value = '';
     $('sign-in-error').textContent = '';
     show(true);
-  } catch (e) {
-    sessionStorage.removeItem(TOKEN);
-    $('sign-in-error').textContent = e.status === 401 ? 'That token is not accepted.' : e.message;
+  } catch (err) {
+    token.clear();
+    $('sign-in-error').textContent = err.status === 401
+      ? 'That token is not accepted: copy it again from the control plane\'s data directory (admin-token).'
+      : messageOf(err);
+  } finally {
+    button.disabled = false;
   }
 });
 $('sign-out').addEventListener('click', () => signOut());
-show(Boolean(sessionStorage.getItem(TOKEN)));
+window.addEventListener('hashchange', route);
+show(Boolean(token.get()));
