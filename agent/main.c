@@ -21,6 +21,7 @@
 #include "fsutil.h"
 #include "image_cache.h"
 #include "log.h"
+#include "service_notify.h"
 #include "reporter.h"
 #include "vm_manager.h"
 
@@ -255,6 +256,7 @@ static int run(agent *a, const cu_config *cfg, cu_error **err)
         http_server_stop(srv);
         return -1;
     }
+    cu_notify_ready();
     int sig = cu_daemon_wait_stop();
     log_info("stopping on signal %d; VMs keep running", sig);
     vm_table_watch_stop(a);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "log.h"
+#include "service_notify.h"
 
 static void stop_signals(sigset_t *set)
 {
@@ -29,6 +30,7 @@ int cu_daemon_wait_stop(void)
     stop_signals(&set);
     int sig = 0;
     sigwait(&set, &sig);
+    cu_notify_stopping();
     return sig;
 }
 

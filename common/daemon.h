@@ -9,7 +9,9 @@
 /* Call first, before any thread starts: blocks SIGINT and SIGTERM, ignores
  * SIGPIPE (a peer hanging up is an error to handle, not a reason to die). */
 void cu_daemon_block_signals(void);
-/* Sleeps until SIGINT or SIGTERM; returns which. */
+/* Sleeps until SIGINT or SIGTERM, then tells the service manager the
+ * daemon is stopping (service_notify.h); returns which signal.  A daemon
+ * calls cu_notify_ready() once it serves. */
 int cu_daemon_wait_stop(void);
 /* Loads the configuration and sets the log level from its "log-level".
  * Returns -1 to go on (*cfg set), else the exit status for main: 0 after

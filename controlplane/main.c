@@ -14,6 +14,7 @@
 #include "events.h"
 #include "fsutil.h"
 #include "log.h"
+#include "service_notify.h"
 #include "orders.h"
 #include "runs.h"
 
@@ -136,6 +137,7 @@ static int run(const cu_config *cfg, cu_error **err)
     }
     log_info("listening on http://%s (port %u), data in '%s'", hc.listen, http_server_port(srv),
              app.data_dir);
+    cu_notify_ready();
     int sig = cu_daemon_wait_stop();
     log_info("stopping on signal %d", sig);
     pthread_mutex_lock(&app.ops_lock); /* long-polls answer now, so requests can finish */

@@ -19,8 +19,10 @@
 #include "config.h"
 #include "daemon.h"
 #include "error.h"
+#include "files_dir.h"
 #include "http_server.h"
 #include "log.h"
+#include "service_notify.h"
 #include "webui_context.h"
 
 static const cu_config_key keys[] = {
@@ -28,8 +30,9 @@ static const cu_config_key keys[] = {
      "HOST:PORT the dashboard is served on; port 0 picks a free port (logged)"},
     {"control-plane", "CUMULUS_WEBUI_CONTROL_PLANE", "http://127.0.0.1:8080",
      "URL of the control plane /api is passed to"},
-    {"static-dir", "CUMULUS_WEBUI_STATIC_DIR", CUMULUS_WEBUI_STATIC_DIR,
-     "directory of the dashboard's files"},
+    {"static-dir", "CUMULUS_WEBUI_STATIC_DIR", NULL,
+     "directory of the dashboard's files (default: share/cumulus/webui beside bin/, "
+     "else " CUMULUS_WEBUI_INSTALLED_FILES_DIR ")"},
     {"log-level", "CUMULUS_WEBUI_LOG_LEVEL", "info", "debug, info, warn or error"},
     {NULL, NULL, NULL, NULL}};
 
@@ -75,6 +78,8 @@ static int http_files(struct lws *wsi, enum lws_callback_reasons reason, void *u
 static int run(const cu_config *cfg, cu_error **err)
 {
     const char *listen = cu_config_get(cfg, "listen"), *dir = cu_config_get(cfg, "static-dir");
+    _cleanup_free_ char *found = dir ? NULL : webui_files_dir_default();
+    dir = dir ? dir : found;
     char host[256], why[256];
     unsigned port;
     _cleanup_free_ webui_context *w = calloc(1, sizeof(*w));
@@ -132,6 +137,7 @@ static int run(const cu_config *cfg, cu_error **err)
     log_info("listening on http://%s:%u (port %u): files from '%s', /api to http://%s:%d, consoles "
              "at /console",
              host, real_port, real_port, dir, w->api.host, w->api.port);
+    cu_notify_ready();
     int sig = cu_daemon_wait_stop();
     log_info("stopping on signal %d", sig);
     atomic_store(&stopping, 1);

@@ -12,10 +12,11 @@ as_root() {
 }
 
 # Debian package names for each need; `deps_install build test` installs the union.
-DEB_build="build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev libyaml-dev libcurl4-openssl-dev libisofs-dev libwebsockets-dev libvncserver-dev libpng-dev curl"
+DEB_build="build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev libyaml-dev libcurl4-openssl-dev libisofs-dev libwebsockets-dev libvncserver-dev libpng-dev libsystemd-dev curl"
 DEB_run="qemu-utils qemu-system-x86 qemu-system-arm ovmf qemu-efi-aarch64 jq openssh-client"
 # chromium: the browser tier drives Debian's /usr/bin/chromium (never a browser download).
-DEB_test="libcmocka-dev cloud-init openssh-client sqlite3 genisoimage util-linux iproute2 cpio chromium"
+# systemd: systemd-analyze and systemd-sysusers check the units (tests/dist/).
+DEB_test="libcmocka-dev cloud-init openssh-client sqlite3 genisoimage util-linux iproute2 cpio chromium systemd"
 DEB_bench="wrk jq cloud-image-utils websockify"
 BREW_build="cmake pkg-config libmicrohttpd jansson sqlite openssl@3 libyaml curl libisofs libwebsockets libvncserver libpng node"
 BREW_run="qemu jq"
