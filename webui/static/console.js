@@ -4,6 +4,7 @@
 // (re)connect asks for a new ticket: they are single-use and good for 30 s.
 // Loaded only when a console is opened (app.js imports it on demand).
 import RFB from './vendor/novnc/core/rfb.js';
+import { consoleState } from './consolestate.js';
 import { consoleSocketUrl, enc } from './api.js';
 import { fullWindowToggle } from './fullwindow.js';
 import { h, heading, title } from './ui.js';
@@ -19,6 +20,7 @@ export function mount(root, name) {
   const scaled = h('input', { type: 'checkbox', id: 'console-scale', checked: localStorage.getItem(SCALE_KEY) !== '0' });
   const cad = h('button', { type: 'button', id: 'console-cad', disabled: true, title: 'Send Ctrl-Alt-Del to the guest' }, 'Ctrl-Alt-Del');
   const reconnect = h('button', { type: 'button', id: 'console-reconnect', hidden: true }, 'Reconnect');
+  const state = consoleState(status, reconnect);
   const view = h('div', { class: 'console-view', id: 'console-view' },
     h('div', { class: 'console-bar' },
       h('a', { href: `#/vms/${enc(name)}`, class: 'button small' }, `← ${name}`),
@@ -40,17 +42,13 @@ export function mount(root, name) {
   reconnect.addEventListener('click', connect);
 
   function disconnected(text) {
-    status.textContent = text;
-    status.className = 'console-status off';
+    state.lost(text);
     cad.disabled = true;
-    reconnect.hidden = false;
     rfb = null;
   }
 
   async function connect() {
-    reconnect.hidden = true;
-    status.textContent = 'Connecting…';
-    status.className = 'console-status';
+    state.connecting();
     let target;
     try {
       target = await consoleSocketUrl(name, 'vnc');
@@ -66,8 +64,7 @@ export function mount(root, name) {
     rfb.background = '#111';
     rfb.focusOnClick = true;
     rfb.addEventListener('connect', () => {
-      status.textContent = `Connected${target.relayed ? '' : ' (directly to the host)'}`;
-      status.className = 'console-status on';
+      state.connected(`Connected${target.relayed ? '' : ' (directly to the host)'}`);
       cad.disabled = false;
       rfb?.focus();
     });

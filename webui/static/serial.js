@@ -5,6 +5,7 @@
 // when a serial console is opened (app.js imports it on demand).
 import { Terminal } from './vendor/xterm/xterm.js';
 import { FitAddon } from './vendor/xterm/addon-fit.js';
+import { consoleState } from './consolestate.js';
 import { consoleSocketUrl, enc } from './api.js';
 import { fullWindowToggle } from './fullwindow.js';
 import { h, heading, title } from './ui.js';
@@ -23,6 +24,7 @@ export function mount(root, name) {
   const encoder = new TextEncoder();
   const status = h('span', { class: 'console-status', role: 'status', 'aria-live': 'polite', id: 'serial-status' }, 'Connecting…');
   const reconnect = h('button', { type: 'button', id: 'serial-reconnect', hidden: true }, 'Reconnect');
+  const state = consoleState(status, reconnect);
   const screen = h('div', { class: 'serial-screen', id: 'serial-screen' });
   const view = h('div', { class: 'console-view serial', id: 'serial-view' },
     h('div', { class: 'console-bar' },
@@ -57,16 +59,12 @@ export function mount(root, name) {
   });
 
   function disconnected(text) {
-    status.textContent = text;
-    status.className = 'console-status off';
-    reconnect.hidden = false;
+    state.lost(text);
     ws = null;
   }
 
   async function connect() {
-    reconnect.hidden = true;
-    status.textContent = 'Connecting…';
-    status.className = 'console-status';
+    state.connecting();
     let target;
     try {
       target = await consoleSocketUrl(name, 'serial');
@@ -80,8 +78,7 @@ export function mount(root, name) {
     socket.binaryType = 'arraybuffer';
     ws = socket;
     socket.onopen = () => {
-      status.textContent = `Connected${target.relayed ? '' : ' (directly to the host)'}: type to talk to the guest`;
-      status.className = 'console-status on';
+      state.connected(`Connected${target.relayed ? '' : ' (directly to the host)'}: type to talk to the guest`);
       term.focus();
     };
     socket.onmessage = (ev) => {
