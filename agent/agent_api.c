@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "agent_metrics.h"
 #include "ids.h"
 #include "json_util.h"
 #include "screenshot.h"
@@ -133,6 +134,7 @@ static int export_get(http_request *req, http_response *resp, cu_error **err)
 
 const http_route agent_routes[] = {
     {"GET", "/v1/health", health, 0},
+    {"GET", "/metrics", agent_metrics, ROLE_CONTROL_PLANE},
     {"GET", "/v1/vms", list, ROLE_CONTROL_PLANE},
     {"GET", "/v1/vms/{id}", get, ROLE_CONTROL_PLANE},
     {"PUT", "/v1/vms/{id}", put, ROLE_CONTROL_PLANE},

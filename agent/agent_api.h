@@ -4,6 +4,8 @@
  *   GET    /v1/vms/{id}
  *   PUT    /v1/vms/{id}          the whole spec (idempotent) → 202
  *   DELETE /v1/vms/{id}          destroy the VM, its disk and files → 202
+ *   GET    /v1/vms/{id}/screenshot, /exports/{image}
+ *   GET    /metrics              Prometheus text (agent_metrics.h)
  * Every call but health needs the order token this agent gave the control
  * plane when it joined. */
 #ifndef CUMULUS_AGENT_API_H

@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agent_metrics.h"
 #include "console_session.h"
 #include "log.h"
 #include "vm_proc.h"
@@ -158,6 +159,7 @@ static int send_log(struct lws *wsi, console_session *s)
     if (n > 0) {
         if (lws_write(wsi, s->down + LWS_PRE, (size_t)n, LWS_WRITE_BINARY) < n)
             return -1;
+        agent_metrics_console_bytes("serial", "to_viewer", (size_t)n);
         s->log_off += n;
         lws_callback_on_writable(wsi); /* there may be more */
         return 0;
@@ -176,7 +178,10 @@ int console_serial_viewer(struct lws *wsi, enum lws_callback_reasons reason, con
 {
     switch (reason) {
     case LWS_CALLBACK_ESTABLISHED:
-        return console_alloc_down(s, CONSOLE_CHUNK) < 0 ? -1 : join_line(wsi, s);
+        if (console_alloc_down(s, CONSOLE_CHUNK) < 0)
+            return -1;
+        agent_metrics_console_viewers("serial", 1); /* until CLOSED, which sees s->down */
+        return join_line(wsi, s);
     case LWS_CALLBACK_RECEIVE:
         if (s->line == NULL || console_take_from_viewer(wsi, s, in, len) < 0)
             return -1;
@@ -188,6 +193,8 @@ int console_serial_viewer(struct lws *wsi, enum lws_callback_reasons reason, con
         lws_callback_on_writable(wsi);
         return 0;
     case LWS_CALLBACK_CLOSED:
+        if (s->down) /* counted in at ESTABLISHED */
+            agent_metrics_console_viewers("serial", -1);
         leave_line(wsi, s);
         return 0;
     default:
@@ -215,6 +222,7 @@ int console_serial_socket(struct lws *wsi, enum lws_callback_reasons reason, voi
                 continue;
             if (lws_write(wsi, v->up + LWS_PRE, v->up_len, LWS_WRITE_RAW) < (int)v->up_len)
                 return -1;
+            agent_metrics_console_bytes("serial", "to_vm", v->up_len);
             v->up_len = 0;
             lws_rx_flow_control(v->wsi, 1);
             lws_callback_on_writable(wsi); /* the others' turn */

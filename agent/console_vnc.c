@@ -8,6 +8,7 @@
  * full; towards the VM, one buffer in flight (console_proxy.h). */
 #include <string.h>
 
+#include "agent_metrics.h"
 #include "console_session.h"
 #include "log.h"
 
@@ -32,7 +33,10 @@ int console_vnc_viewer(struct lws *wsi, enum lws_callback_reasons reason, consol
     case LWS_CALLBACK_ESTABLISHED:
         /* Two reads in flight and room for one more (lws may hand over
          * what it had read before the flow stopped). */
-        return console_alloc_down(s, 3 * CONSOLE_VNC_CHUNK) < 0 ? -1 : adopt(wsi, s);
+        if (console_alloc_down(s, 3 * CONSOLE_VNC_CHUNK) < 0)
+            return -1;
+        agent_metrics_console_viewers("vnc", 1); /* until CLOSED, which sees s->down */
+        return adopt(wsi, s);
     case LWS_CALLBACK_RECEIVE:
         if (s->vm == NULL || console_take_from_viewer(wsi, s, in, len) < 0)
             return -1;
@@ -43,12 +47,15 @@ int console_vnc_viewer(struct lws *wsi, enum lws_callback_reasons reason, consol
             if (lws_write(wsi, s->down + LWS_PRE, s->down_len, LWS_WRITE_BINARY) <
                 (int)s->down_len)
                 return -1;
+            agent_metrics_console_bytes("vnc", "to_viewer", s->down_len);
             s->down_len = 0;
             if (s->vm)
                 lws_rx_flow_control(s->vm, 1);
         }
         return s->vm_gone ? console_close_viewer(wsi, "the VM's screen closed") : 0;
     case LWS_CALLBACK_CLOSED:
+        if (s->down) /* counted in at ESTABLISHED */
+            agent_metrics_console_viewers("vnc", -1);
         if (s->vm) { /* the viewer went first: the VM's side goes too */
             lws_set_opaque_user_data(s->vm, NULL);
             lws_set_timeout(s->vm, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
@@ -81,6 +88,7 @@ int console_vnc_socket(struct lws *wsi, enum lws_callback_reasons reason, void *
         if (s->up_len > 0) {
             if (lws_write(wsi, s->up + LWS_PRE, s->up_len, LWS_WRITE_RAW) < (int)s->up_len)
                 return -1;
+            agent_metrics_console_bytes("vnc", "to_vm", s->up_len);
             s->up_len = 0;
             lws_rx_flow_control(lws_get_parent(wsi), 1);
         }

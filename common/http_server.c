@@ -4,7 +4,11 @@
  * when the headers are in, then once per chunk of upload data, then a last
  * time with no data.  We never answer on the first call, append upload
  * chunks under the size cap, dispatch on the last call, and free the
- * per-request state in the completion callback. */
+ * per-request state in the completion callback.
+ *
+ * Every answered request is counted in the process's metrics registry
+ * (metrics.h) by method, route pattern and status, and timed: a stream's
+ * time is until its first byte is ready, not its whole life. */
 #define _GNU_SOURCE
 #include "http_server.h"
 
@@ -25,6 +29,7 @@
 #include "json_util.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 
 struct http_server {
     http_server_config cfg;
@@ -47,7 +52,9 @@ typedef struct request_state {
     int too_large;
     int status; /* for the log line */
     int dispatched;
-    int streamed; /* the answer was a stream: its end is its normal end */
+    int streamed;      /* the answer was a stream: its end is its normal end */
+    const char *route; /* the matched route's pattern (static), for metrics */
+    double stream_s;   /* a stream's latency: until its answer was queued */
 } request_state;
 
 static double elapsed_ms(const struct timespec *start)
@@ -154,6 +161,7 @@ _Static_assert(HTTP_STREAM_END == MHD_CONTENT_READER_END_OF_STREAM &&
 /* A stream in flight, counted so that stopping can let it end cleanly. */
 typedef struct stream_ctx {
     http_server *server;
+    const char *route; /* for the open-streams gauge */
     http_stream_fn read;
     void *cls;
     void (*free)(void *cls);
@@ -173,6 +181,7 @@ static void stream_done(void *arg)
     http_server *s = x->server;
     if (x->free)
         x->free(x->cls);
+    metrics_http_stream(x->route, -1);
     free(x);
     pthread_mutex_lock(&s->lock);
     s->streams--;
@@ -188,7 +197,8 @@ static enum MHD_Result send_stream(http_server *s, struct MHD_Connection *conn, 
     stream_ctx *x = malloc(sizeof(*x));
     if (x == NULL)
         abort();
-    *x = (stream_ctx){s, resp->stream, resp->stream_cls, resp->stream_free};
+    *x = (stream_ctx){s, st->route, resp->stream, resp->stream_cls, resp->stream_free};
+    metrics_http_stream(x->route, 1);
     pthread_mutex_lock(&s->lock);
     s->streams++;
     pthread_mutex_unlock(&s->lock);
@@ -292,7 +302,10 @@ static int run_handler(http_server *s, http_request *req, request_state *st,
                        http_response *resp, cu_error **err)
 {
     const http_route *route = find_route(s, req, err);
-    if (route == NULL || authenticate(s, route, req, err) < 0)
+    if (route == NULL)
+        return -1;
+    st->route = route->pattern;
+    if (authenticate(s, route, req, err) < 0)
         return -1;
     if (st->too_large)
         return cu_error_set(err, 413, CU_E_TOO_LARGE, NULL,
@@ -330,6 +343,8 @@ static enum MHD_Result dispatch(http_server *s, struct MHD_Connection *conn, con
     else
         ret = send_body(conn, st, resp.status == 200 ? 204 : resp.status, "", 0,
                         MHD_RESPMEM_PERSISTENT, "application/json", resp.location);
+    if (st->streamed)
+        st->stream_s = elapsed_ms(&st->start) / 1e3;
     json_decref(resp.body);
     json_decref(req.body);
     free(resp.location);
@@ -387,6 +402,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     request_state *st = *con_cls;
     if (st == NULL)
         return;
+    if (st->status != 0) /* an answer was queued (else the client left first) */
+        metrics_http_request(st->method, st->route, st->status,
+                             st->streamed ? st->stream_s : elapsed_ms(&st->start) / 1e3);
     if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK || st->streamed)
         cu_log(st->status >= 500 ? CU_LOG_WARN : CU_LOG_INFO, "%s %s %d %.1fms", st->method,
                st->url, st->status, elapsed_ms(&st->start));
@@ -467,6 +485,7 @@ http_server *http_server_start(const http_server_config *cfg, cu_error **err)
     if (s == NULL)
         abort();
     s->cfg = *cfg;
+    metrics_http_init();
     pthread_mutex_init(&s->lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);

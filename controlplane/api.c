@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_metrics.h"
 #include "events.h"
 
 #define ADMIN ROLE_ADMIN
@@ -15,6 +16,7 @@
 const http_route cp_routes[] = {
     {"GET", "/v1/health", api_health, 0},
     {"GET", "/v1/openapi.json", api_openapi, ADMIN},
+    {"GET", "/metrics", api_metrics, ADMIN},
     {"GET", "/v1/sizes", api_sizes_list, ADMIN},
     {"POST", "/v1/sizes", api_sizes_create, ADMIN},
     {"GET", "/v1/sizes/{id}", api_sizes_get, ADMIN},

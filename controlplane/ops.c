@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "api_metrics.h"
 #include "cleanup.h"
 #include "ids.h"
 #include "schema.h"
@@ -87,18 +88,23 @@ int ops_update(cp_app *app, const char *id, const char *status, long long progre
 int ops_finish(cp_app *app, const char *id, const char *error_code, const char *message,
                cu_error **err)
 {
+    int r;
     if (error_code == NULL)
-        return store_exec(app->store, err,
-                          "UPDATE operations SET status = 'succeeded', progress = 100,"
-                          " message = coalesce(?, message), updated_at = " SQL_NOW
-                          ", finished_at = " SQL_NOW
-                          " WHERE id = ? AND status IN ('pending','running')",
-                          "ss", message, id);
-    return store_exec(app->store, err,
-                      "UPDATE operations SET status = 'failed', error_code = ?, error_message = ?,"
-                      " updated_at = " SQL_NOW ", finished_at = " SQL_NOW
-                      " WHERE id = ? AND status IN ('pending','running')",
-                      "sss", error_code, message, id);
+        r = store_exec(app->store, err,
+                       "UPDATE operations SET status = 'succeeded', progress = 100,"
+                       " message = coalesce(?, message), updated_at = " SQL_NOW
+                       ", finished_at = " SQL_NOW
+                       " WHERE id = ? AND status IN ('pending','running')",
+                       "ss", message, id);
+    else
+        r = store_exec(app->store, err,
+                       "UPDATE operations SET status = 'failed', error_code = ?,"
+                       " error_message = ?, updated_at = " SQL_NOW ", finished_at = " SQL_NOW
+                       " WHERE id = ? AND status IN ('pending','running')",
+                       "sss", error_code, message, id);
+    if (r > 0)
+        cp_metrics_op_finished(app, id);
+    return r;
 }
 
 int ops_find_in_flight(cp_app *app, const char *target_id, json_t **op, cu_error **err)
