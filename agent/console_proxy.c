@@ -288,7 +288,7 @@ static void proxy_free(console_proxy *p)
 }
 
 console_proxy *console_proxy_start(agent *a, const char *listen, const char *origins,
-                                   cu_error **err)
+                                   const cu_tls *tls, cu_error **err)
 {
     char host[256];
     unsigned port;
@@ -316,6 +316,11 @@ console_proxy *console_proxy_start(agent *a, const char *listen, const char *ori
     /* lws reads a raw socket into this per-thread buffer: no bigger read
      * than it, whatever the protocol's rx_buffer_size (default 4 KiB). */
     info.pt_serv_buf_size = CONSOLE_VNC_CHUNK;
+    if (cu_tls_on(tls)) { /* the files were checked at start (tls.h) */
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.ssl_cert_filepath = tls->cert_file;
+        info.ssl_private_key_filepath = tls->key_file;
+    }
     if ((p->ctx = lws_create_context(&info)) == NULL ||
         (p->vh = lws_create_vhost(p->ctx, &info)) == NULL) {
         proxy_free(p);
@@ -328,7 +333,8 @@ console_proxy *console_proxy_start(agent *a, const char *listen, const char *ori
         cu_error_set(err, 500, CU_E_INTERNAL, NULL, "cannot start the console thread");
         return NULL;
     }
-    log_info("consoles: websockets on ws://%s:%u/v1/vms/{id}/vnc and /serial", host, p->port);
+    log_info("consoles: websockets on %s://%s:%u/v1/vms/{id}/vnc and /serial",
+             cu_tls_scheme(tls, 1), host, p->port);
     return p;
 }
 

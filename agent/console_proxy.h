@@ -27,15 +27,17 @@
 
 #include "agent.h"
 #include "error.h"
+#include "tls.h"
 
 typedef struct console_proxy console_proxy;
 
 /* Listens on `listen` (HOST:PORT, port 0: any) in a thread of its own.
  * `origins`: comma-separated origins a browser may open consoles from
  * ("http://host:port"), or NULL for none (only clients that send no
- * Origin, such as tests and tools). */
+ * Origin, such as tests and tools).  With TLS on (`tls`, tls.h) the
+ * listener speaks WSS only, with tls-cert and tls-key. */
 console_proxy *console_proxy_start(agent *a, const char *listen, const char *origins,
-                                   cu_error **err);
+                                   const cu_tls *tls, cu_error **err);
 
 /* The port it listens on. */
 unsigned console_proxy_port(const console_proxy *p);

@@ -296,6 +296,9 @@ static int transfer(const char *name, const char *url, fetch *f, cu_error **err)
         curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
         /* The credential is for that server only, never for a redirect. */
         curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+        /* That server is our control plane: verified with tls-ca.  Other
+         * sources (the public image mirrors) with the system's CAs. */
+        http_client_tls_setup(h);
     }
     CURLcode rc = curl_easy_perform(h);
     if (rc == CURLE_OK)

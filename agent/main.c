@@ -19,9 +19,11 @@
 #include "daemon.h"
 #include "credentials.h"
 #include "fsutil.h"
+#include "http_client.h"
 #include "image_cache.h"
 #include "log.h"
 #include "service_notify.h"
+#include "tls.h"
 #include "reporter.h"
 #include "vm_manager.h"
 
@@ -63,6 +65,7 @@ static const cu_config_key keys[] = {
      "run guests of another architecture under TCG when QEMU and firmware for it are found "
      "(auto) or never (off)"},
     {"log-level", "CUMULUS_AGENT_LOG_LEVEL", "info", "debug, info, warn or error"},
+    CU_TLS_CONFIG_KEYS("CUMULUS_AGENT"),
     {NULL, NULL, NULL, NULL}};
 
 static const cu_config_spec spec = {
@@ -188,44 +191,65 @@ static int absolute_data_dir(agent *a, cu_error **err)
 
 /* The console listener (console_proxy.h), and the URL the control plane
  * gives out for it. */
-static console_proxy *start_consoles(agent *a, const cu_config *cfg, const char *api_host,
-                                     cu_error **err)
+static console_proxy *start_consoles(agent *a, const cu_config *cfg, const cu_tls *tls,
+                                     const char *api_host, cu_error **err)
 {
     _cleanup_free_ char *dflt = NULL;
     const char *listen = cu_config_get(cfg, "console-listen");
     if (listen == NULL && asprintf(&dflt, "%s:0", api_host) < 0)
         abort();
-    console_proxy *p =
-        console_proxy_start(a, listen ? listen : dflt, cu_config_get(cfg, "console-origins"), err);
-    if (p == NULL)
-        return NULL;
     char host[256];
     unsigned port;
-    http_parse_listen(listen ? listen : dflt, host, sizeof(host), &port, NULL);
+    if (http_parse_listen(listen ? listen : dflt, host, sizeof(host), &port, err) < 0 ||
+        cu_tls_check_listen(tls, "console-listen", host, err) < 0)
+        return NULL;
+    console_proxy *p = console_proxy_start(a, listen ? listen : dflt,
+                                           cu_config_get(cfg, "console-origins"), tls, err);
+    if (p == NULL)
+        return NULL;
     const char *adv = cu_config_get(cfg, "advertise-console-url");
     if (adv)
         a->console_url = xstrdup(adv);
-    else if (asprintf(&a->console_url, "ws://%s:%u",
-                      strcmp(host, "0.0.0.0") == 0 ? a->address : host,
-                      console_proxy_port(p)) < 0)
+    else if (asprintf(&a->console_url, "%s://%s:%u", cu_tls_scheme(tls, 1),
+                      strcmp(host, "0.0.0.0") == 0 ? a->address : host, console_proxy_port(p)) < 0)
         abort();
     return p;
 }
 
+/* TLS settings (tls.h), checked before anything else starts. */
+static int tls_settings(const cu_config *cfg, cu_tls *tls, cu_error **err)
+{
+    char host[256];
+    unsigned port;
+    if (cu_tls_load(cfg, tls, err) < 0 ||
+        http_parse_listen(cu_config_get(cfg, "listen"), host, sizeof(host), &port, err) < 0 ||
+        cu_tls_check_listen(tls, "listen", host, err) < 0)
+        return -1;
+    http_client_set_ca(tls->ca_file); /* joins, heartbeats and images from the control plane */
+    return 0;
+}
+
 static int run(agent *a, const cu_config *cfg, cu_error **err)
 {
-    if (settings(a, cfg, err) < 0 || cu_mkdir_p(a->data_dir, 0700, err) < 0 ||
-        absolute_data_dir(a, err) < 0 || host_facts_probe(a->data_dir, &a->facts, err) < 0 ||
-        apply_offer(a, cfg, err) < 0 || (a->images = image_cache_open(a->data_dir, err)) == NULL ||
-        credentials_load(a, err) < 0 || vm_table_open(a, err) < 0)
+    __attribute__((cleanup(cu_tls_free))) cu_tls tls = {0};
+    if (tls_settings(cfg, &tls, err) < 0 || settings(a, cfg, err) < 0 ||
+        cu_mkdir_p(a->data_dir, 0700, err) < 0 || absolute_data_dir(a, err) < 0 ||
+        host_facts_probe(a->data_dir, &a->facts, err) < 0 || apply_offer(a, cfg, err) < 0 ||
+        (a->images = image_cache_open(a->data_dir, err)) == NULL || credentials_load(a, err) < 0 ||
+        vm_table_open(a, err) < 0)
         return -1;
     image_cache_set_auth(a->images, credentials_image_auth, a);
     if (a->host_id[0] == '\0' &&
         (a->join_token = read_token(cu_config_get(cfg, "join-token-file"), err)) == NULL)
         return -1;
-    http_server_config hc = {.listen = cu_config_get(cfg, "listen"), .routes = agent_routes,
-                             .nroutes = agent_nroutes, .auth = agent_auth, .app = a,
-                             .max_body = 1 << 20};
+    http_server_config hc = {.listen = cu_config_get(cfg, "listen"),
+                             .routes = agent_routes,
+                             .nroutes = agent_nroutes,
+                             .auth = agent_auth,
+                             .app = a,
+                             .max_body = 1 << 20,
+                             .tls_cert_pem = tls.cert_pem,
+                             .tls_key_pem = tls.key_pem};
     http_server *srv = http_server_start(&hc, err);
     if (srv == NULL)
         return -1;
@@ -235,12 +259,15 @@ static int run(agent *a, const cu_config *cfg, cu_error **err)
     const char *adv = cu_config_get(cfg, "advertise-url");
     if (adv)
         a->api_url = xstrdup(adv);
-    else if (asprintf(&a->api_url, "http://%s:%u", host, http_server_port(srv)) < 0)
+    else if (asprintf(&a->api_url, "%s://%s:%u", cu_tls_scheme(&tls, 0), host,
+                      http_server_port(srv)) < 0)
         abort();
-    log_info("listening on http://%s (port %u) as host '%s'; %s, QEMU %s%s", hc.listen,
-             http_server_port(srv), a->name, a->facts.arch, a->facts.qemu_version,
-             a->facts.kvm ? ", KVM" : a->facts.hvf ? ", HVF" : ", TCG only");
-    console_proxy *consoles = start_consoles(a, cfg, host, err);
+    log_info("listening on %s://%s (port %u) as host '%s'; %s, QEMU %s%s", cu_tls_scheme(&tls, 0),
+             hc.listen, http_server_port(srv), a->name, a->facts.arch, a->facts.qemu_version,
+             a->facts.kvm   ? ", KVM"
+             : a->facts.hvf ? ", HVF"
+                            : ", TCG only");
+    console_proxy *consoles = start_consoles(a, cfg, &tls, host, err);
     if (consoles == NULL) {
         http_server_stop(srv);
         return -1;

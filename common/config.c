@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cleanup.h"
 #include "version.h"
@@ -158,7 +159,10 @@ static int load_flags(cu_config *cfg, int argc, char **argv, cu_error **err)
         if (k < 0)
             return cu_error_set(err, 400, CU_E_CONFIG, NULL, "unknown option '--%s' (see --help)",
                                 name);
-        if (value == NULL) {
+        const char *def = cfg->spec->keys[k].def;
+        if (value == NULL && def != NULL && strcmp(def, "no") == 0) {
+            value = "yes"; /* a bare switch: --insecure-http */
+        } else if (value == NULL) {
             if (i + 1 >= argc)
                 return cu_error_set(err, 400, CU_E_CONFIG, NULL, "option '--%s' needs a value",
                                     name);
@@ -220,6 +224,22 @@ int cu_config_get_uint(const cu_config *cfg, const char *name, unsigned long max
                             max, v ? v : "");
     *out = n;
     return 0;
+}
+
+int cu_config_get_bool(const cu_config *cfg, const char *name, int *out, cu_error **err)
+{
+    static const char *const yes[] = {"yes", "true", "on", "1"};
+    static const char *const no[] = {"no", "false", "off", "0"};
+    const char *v = cu_config_get(cfg, name);
+    for (size_t i = 0; v && i < sizeof(yes) / sizeof(yes[0]); i++) {
+        if (strcasecmp(v, yes[i]) == 0)
+            return *out = 1, 0;
+        if (strcasecmp(v, no[i]) == 0)
+            return *out = 0, 0;
+    }
+    return cu_error_set(err, 400, CU_E_CONFIG, NULL,
+                        "setting '%s' must be yes or no (or true/false, on/off, 1/0), got '%s'",
+                        name, v ? v : "");
 }
 
 void cu_config_free(cu_config *cfg)

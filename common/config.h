@@ -1,6 +1,7 @@
 /* config.h: a daemon's settings from, in rising precedence, built-in
  * defaults, a config file (`key = value` lines, `#` comments), environment
  * variables and command-line flags (`--key value` or `--key=value`).
+ * A key whose default is "no" is a switch: a bare `--key` means "yes".
  * Also owns --help, --version and --config, the same on every daemon. */
 #ifndef CUMULUS_CONFIG_H
 #define CUMULUS_CONFIG_H
@@ -34,6 +35,8 @@ const char *cu_config_get(const cu_config *cfg, const char *name);
 /* Parses a non-negative integer setting; error names the setting. */
 int cu_config_get_uint(const cu_config *cfg, const char *name, unsigned long max,
                        unsigned long *out, cu_error **err);
+/* A yes/no setting (yes/no, true/false, on/off, 1/0); error names it. */
+int cu_config_get_bool(const cu_config *cfg, const char *name, int *out, cu_error **err);
 void cu_config_free(cu_config *cfg);
 
 #endif

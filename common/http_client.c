@@ -32,6 +32,32 @@ void http_client_global_init(void)
     pthread_once(&global_once, global_init);
 }
 
+static char *ca_file; /* set once at start (http_client_set_ca) */
+
+void http_client_set_ca(const char *pem_file)
+{
+    free(ca_file);
+    ca_file = pem_file ? strdup(pem_file) : NULL;
+    if (pem_file && ca_file == NULL)
+        abort();
+}
+
+const char *http_client_ca(void)
+{
+    return ca_file;
+}
+
+void http_client_tls_setup(void *curl_easy_handle)
+{
+    CURL *h = curl_easy_handle;
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (ca_file != NULL) {
+        curl_easy_setopt(h, CURLOPT_CAINFO, ca_file);
+        curl_easy_setopt(h, CURLOPT_CAPATH, NULL); /* the cluster's CA, not the world's */
+    }
+}
+
 typedef struct reply_buf {
     char *data;
     size_t len, cap;
@@ -132,6 +158,7 @@ static void configure(CURL *h, const char *url, long timeout_ms, struct curl_sli
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
     if (timeout_ms > 0)
         curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
+    http_client_tls_setup(h);
 }
 
 static int transport_error(const char *method, const char *url, CURLcode rc, const char *errbuf,

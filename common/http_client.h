@@ -23,6 +23,16 @@
  * modules that use libcurl directly call this before curl_easy_init(). */
 void http_client_global_init(void);
 
+/* The CA bundle (PEM file) peers are verified with, for the whole process
+ * (tls.h's tls-ca): set once at start, before any call.  NULL (the
+ * default): the system's trusted CAs.  Peers are always verified, name and
+ * chain; nothing here turns that off. */
+void http_client_set_ca(const char *pem_file);
+const char *http_client_ca(void);
+/* Sets a libcurl easy handle to verify with http_client_ca(): only that
+ * bundle when it is set (not the system's too), else the system's. */
+void http_client_tls_setup(void *curl_easy_handle);
+
 /* Sends `method` to `url` with `body` as JSON (NULL: no body) and an
  * "Authorization: Bearer" header when `bearer` is not NULL, waiting at most
  * `timeout_ms` (<= 0: no limit) for the whole exchange.

@@ -496,15 +496,33 @@ http_server *http_server_start(const http_server_config *cfg, cu_error **err)
                      MHD_USE_POLL | MHD_USE_ERROR_LOG;
     if (family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    int tls = cfg->tls_cert_pem != NULL && cfg->tls_key_pem != NULL;
+    if (tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        http_server_free(s);
+        cu_error_set(err, 500, CU_E_CONFIG, NULL,
+                     "this libmicrohttpd was built without TLS: cannot serve HTTPS on '%s'",
+                     cfg->listen);
+        return NULL;
+    }
+    /* MHD copies neither: the PEM texts must outlive the daemon (tls.h). */
+    struct MHD_OptionItem tls_opts[] = {
+        {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, (void *)cfg->tls_key_pem},
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cfg->tls_cert_pem},
+        {MHD_OPTION_END, 0, NULL}};
+    if (tls)
+        flags |= MHD_USE_TLS;
     s->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_LIMIT,
         cfg->connection_limit ? cfg->connection_limit : 512u, MHD_OPTION_CONNECTION_TIMEOUT,
-        cfg->connection_timeout ? cfg->connection_timeout : 30u, MHD_OPTION_END);
+        cfg->connection_timeout ? cfg->connection_timeout : 30u, MHD_OPTION_ARRAY, tls_opts,
+        MHD_OPTION_END);
     if (s->daemon == NULL) {
         http_server_free(s);
         cu_error_set(err, 500, CU_E_INTERNAL, NULL,
-                     "cannot listen on '%s' (address in use or not available on this host)",
+                     tls ? "cannot listen with TLS on '%s' (address in use or not available on "
+                           "this host, or GnuTLS refused the certificate or key)"
+                         : "cannot listen on '%s' (address in use or not available on this host)",
                      cfg->listen);
         return NULL;
     }

@@ -84,6 +84,10 @@ typedef struct http_server_config {
     size_t max_body;            /* bytes; larger bodies get 413 */
     unsigned connection_limit;  /* concurrent connections */
     unsigned connection_timeout; /* seconds of inactivity before a connection is closed */
+    /* PEM texts (tls.h): both set, the listener speaks HTTPS only (GnuTLS
+     * inside libmicrohttpd); both NULL, plain HTTP.  Read at start. */
+    const char *tls_cert_pem;
+    const char *tls_key_pem;
 } http_server_config;
 
 typedef struct http_server http_server;

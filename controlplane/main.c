@@ -13,10 +13,12 @@
 #include "daemon.h"
 #include "events.h"
 #include "fsutil.h"
+#include "http_client.h"
 #include "log.h"
 #include "service_notify.h"
 #include "orders.h"
 #include "runs.h"
+#include "tls.h"
 
 static const cu_config_key keys[] = {
     {"listen", "CUMULUS_CP_LISTEN", "127.0.0.1:8080",
@@ -29,14 +31,14 @@ static const cu_config_key keys[] = {
      "seconds without a heartbeat after which a host is down"},
     {"reconcile-interval", "CUMULUS_CP_RECONCILE_INTERVAL", "1000",
      "milliseconds between reconciler passes"},
-    {"cpu-allocation-ratio", "CUMULUS_CP_CPU_RATIO", "4",
-     "vCPUs placed per host CPU (overcommit)"},
+    {"cpu-allocation-ratio", "CUMULUS_CP_CPU_RATIO", "4", "vCPUs placed per host CPU (overcommit)"},
     {"memory-allocation-ratio", "CUMULUS_CP_MEMORY_RATIO", "1", "memory placed per host MiB"},
     {"disk-allocation-ratio", "CUMULUS_CP_DISK_RATIO", "1",
      "disk GiB placed per free host GiB (overlays are thin)"},
     {"placement", "CUMULUS_CP_PLACEMENT", "spread",
      "where new VMs go: spread (the host with the most room left) or pack (the fullest host "
      "that fits)"},
+    CU_TLS_CONFIG_KEYS("CUMULUS_CP"),
     {NULL, NULL, NULL, NULL}};
 
 static const cu_config_spec spec = {
@@ -115,10 +117,27 @@ static void app_fini(cp_app *app)
     free(app->data_dir);
 }
 
+/* TLS settings (tls.h), checked before anything else starts. */
+static int tls_settings(const cu_config *cfg, cu_tls *tls, cu_error **err)
+{
+    char host[256];
+    unsigned port;
+    const char *listen = cu_config_get(cfg, "listen");
+    if (cu_tls_load(cfg, tls, err) < 0 ||
+        http_parse_listen(listen, host, sizeof(host), &port, err) < 0 ||
+        cu_tls_check_listen(tls, "listen", host, err) < 0)
+        return -1;
+    http_client_set_ca(tls->ca_file); /* orders to agents, their screenshots and exports */
+    return 0;
+}
+
 static int run(const cu_config *cfg, cu_error **err)
 {
     cp_app app = {0};
     unsigned long max_body;
+    __attribute__((cleanup(cu_tls_free))) cu_tls tls = {0};
+    if (tls_settings(cfg, &tls, err) < 0)
+        return -1;
     if (cu_config_get_uint(cfg, "max-body", 64ul << 20, &max_body, err) < 0 ||
         app_init(&app, cfg, err) < 0) {
         app_fini(&app);
@@ -129,14 +148,16 @@ static int run(const cu_config *cfg, cu_error **err)
                              .nroutes = cp_nroutes,
                              .auth = auth_check,
                              .app = &app,
-                             .max_body = max_body};
+                             .max_body = max_body,
+                             .tls_cert_pem = tls.cert_pem,
+                             .tls_key_pem = tls.key_pem};
     http_server *srv = http_server_start(&hc, err);
     if (srv == NULL) {
         app_fini(&app);
         return -1;
     }
-    log_info("listening on http://%s (port %u), data in '%s'", hc.listen, http_server_port(srv),
-             app.data_dir);
+    log_info("listening on %s://%s (port %u), data in '%s'", cu_tls_scheme(&tls, 0), hc.listen,
+             http_server_port(srv), app.data_dir);
     cu_notify_ready();
     int sig = cu_daemon_wait_stop();
     log_info("stopping on signal %d", sig);

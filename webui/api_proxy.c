@@ -45,11 +45,12 @@ static const char *const method_names[] = {
 int api_upstream_parse(const char *url, api_upstream *up, char why[256])
 {
     const char *p = url;
-    if (strncmp(p, "http://", 7) != 0) {
-        snprintf(why, 256, "control-plane must be an http:// URL, got '%.64s'", url);
+    up->tls = strncmp(p, "https://", 8) == 0;
+    if (!up->tls && strncmp(p, "http://", 7) != 0) {
+        snprintf(why, 256, "control-plane must be an http:// or https:// URL, got '%.64s'", url);
         return -1;
     }
-    p += 7;
+    p += up->tls ? 8 : 7;
     const char *colon = strrchr(p, ':');
     size_t hostlen = colon ? (size_t)(colon - p) : strcspn(p, "/");
     if (hostlen == 0 || hostlen >= sizeof(up->host)) {
@@ -58,7 +59,7 @@ int api_upstream_parse(const char *url, api_upstream *up, char why[256])
     }
     memcpy(up->host, p, hostlen);
     up->host[hostlen] = '\0';
-    up->port = 80;
+    up->port = up->tls ? 443 : 80;
     if (colon) {
         char *end = NULL;
         long port = strtol(colon + 1, &end, 10);
@@ -111,6 +112,8 @@ static int connect_upstream(struct lws *wsi, proxied *s)
     i.parent_wsi = wsi;
     i.opaque_user_data = s;
     i.alpn = "http/1.1";
+    /* Verified: chain to tls-ca (the vhost's client CA) and the host name. */
+    i.ssl_connection = up->tls ? LCCSCF_USE_SSL : 0;
     i.pwsi = &s->up;
     if (lws_client_connect_via_info(&i) == NULL) {
         s->up = NULL;

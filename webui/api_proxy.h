@@ -22,13 +22,16 @@
 
 #define API_PROXY_MAX_BODY (8 * 1024 * 1024)
 
-/* The control plane: scheme http only, host, port. */
+/* The control plane: host, port, and whether it speaks TLS (https://,
+ * verified with the webui's tls-ca). */
 typedef struct api_upstream {
     char host[256];
     int port;
+    int tls;
 } api_upstream;
 
-/* "http://host:port" -> upstream: 0, or -1 with a message in why[256]. */
+/* "http://host:port" or "https://host:port" -> upstream: 0, or -1 with a
+ * message in why[256]. */
 int api_upstream_parse(const char *url, api_upstream *up, char why[256]);
 
 /* The protocols: "cumulus-api" (mounted at /api as a callback mount) and

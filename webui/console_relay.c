@@ -95,6 +95,8 @@ static int connect_agent(struct lws *wsi, relay *r)
     i.parent_wsi = wsi;
     i.opaque_user_data = r;
     i.pwsi = &r->agent;
+    /* wss://: verified with tls-ca (the vhost's client CA) and the host name. */
+    i.ssl_connection = r->route.tls ? LCCSCF_USE_SSL : 0;
     if (lws_client_connect_via_info(&i) == NULL) {
         r->agent = NULL;
         log_warn("webui: console: %s for %s: cannot connect to its host %s:%d", r->peer,

@@ -9,15 +9,16 @@
 
 #include "log.h"
 
-/* "ws://host:port/path?ticket=T" -> the route's host, port and path: 0,
- * or -1 with a reason (wss:// needs the TLS of a later version). */
+/* "ws://host:port/path?ticket=T" (or wss://) -> the route's host, port,
+ * path and TLS: 0, or -1 with a reason. */
 static int parse_url(const char *url, console_route *r, const char **why)
 {
-    if (strncmp(url, "ws://", 5) != 0) {
-        *why = "only ws:// console URLs can be relayed";
+    r->tls = strncmp(url, "wss://", 6) == 0;
+    if (!r->tls && strncmp(url, "ws://", 5) != 0) {
+        *why = "only ws:// and wss:// console URLs can be relayed";
         return -1;
     }
-    const char *host = url + 5, *slash = strchr(host, '/');
+    const char *host = url + (r->tls ? 6 : 5), *slash = strchr(host, '/');
     const char *colon = slash ? memrchr(host, ':', (size_t)(slash - host)) : NULL;
     if (slash == NULL || colon == NULL || colon == host ||
         (size_t)(colon - host) >= sizeof(r->host)) {

@@ -22,8 +22,9 @@
 
 typedef struct console_route {
     char ticket[CONSOLE_TICKET_MAX];
-    char host[256]; /* the agent's console listener: ws://host:port */
+    char host[256]; /* the agent's console listener: ws://host:port or wss:// */
     int port;
+    int tls;        /* wss:// */
     char path[256]; /* /v1/vms/{id}/{kind}, without the query */
     long long expires_ms;
 } console_route;

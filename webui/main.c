@@ -23,6 +23,7 @@
 #include "http_server.h"
 #include "log.h"
 #include "service_notify.h"
+#include "tls.h"
 #include "webui_context.h"
 
 static const cu_config_key keys[] = {
@@ -34,6 +35,7 @@ static const cu_config_key keys[] = {
      "directory of the dashboard's files (default: share/cumulus/webui beside bin/, "
      "else " CUMULUS_WEBUI_INSTALLED_FILES_DIR ")"},
     {"log-level", "CUMULUS_WEBUI_LOG_LEVEL", "info", "debug, info, warn or error"},
+    CU_TLS_CONFIG_KEYS("CUMULUS_WEBUI"),
     {NULL, NULL, NULL, NULL}};
 
 static const cu_config_spec spec = {
@@ -75,6 +77,21 @@ static int http_files(struct lws *wsi, enum lws_callback_reasons reason, void *u
     return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
 
+/* TLS (tls.h): the dashboard's listener with tls-cert and tls-key, and
+ * the control plane and agents' consoles verified with tls-ca.  lws takes
+ * file names; tls.h has read and checked the files already. */
+static void tls_setup(struct lws_context_creation_info *info, const cu_tls *tls)
+{
+    /* Always: the upstreams may be https:// and wss:// even when the
+     * dashboard itself is served in clear on loopback. */
+    info->options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    if (cu_tls_on(tls)) {
+        info->ssl_cert_filepath = tls->cert_file;
+        info->ssl_private_key_filepath = tls->key_file;
+    }
+    info->client_ssl_ca_filepath = tls->ca_file;
+}
+
 static int run(const cu_config *cfg, cu_error **err)
 {
     const char *listen = cu_config_get(cfg, "listen"), *dir = cu_config_get(cfg, "static-dir");
@@ -86,7 +103,10 @@ static int run(const cu_config *cfg, cu_error **err)
     struct stat st;
     if (w == NULL)
         return cu_error_set(err, 500, CU_E_INTERNAL, NULL, "out of memory");
-    if (http_parse_listen(listen, host, sizeof(host), &port, err) < 0)
+    __attribute__((cleanup(cu_tls_free))) cu_tls tls = {0};
+    if (cu_tls_load(cfg, &tls, err) < 0 ||
+        http_parse_listen(listen, host, sizeof(host), &port, err) < 0 ||
+        cu_tls_check_listen(&tls, "listen", host, err) < 0)
         return -1;
     if (api_upstream_parse(cu_config_get(cfg, "control-plane"), &w->api, why) < 0)
         return cu_error_set(err, 400, CU_E_CONFIG, NULL, "%s", why);
@@ -124,6 +144,7 @@ static int run(const cu_config *cfg, cu_error **err)
     info.iface = host;
     info.protocols = protocols;
     info.mounts = &files;
+    tls_setup(&info, &tls);
     struct lws_context *ctx = lws_create_context(&info);
     if (ctx == NULL)
         return cu_error_set(err, 500, CU_E_CONFIG, NULL, "cannot listen on '%s'", listen);
@@ -134,9 +155,10 @@ static int run(const cu_config *cfg, cu_error **err)
         lws_context_destroy(ctx);
         return cu_error_set(err, 500, CU_E_INTERNAL, NULL, "cannot start the service thread");
     }
-    log_info("listening on http://%s:%u (port %u): files from '%s', /api to http://%s:%d, consoles "
+    log_info("listening on %s://%s:%u (port %u): files from '%s', /api to %s://%s:%d, consoles "
              "at /console",
-             host, real_port, real_port, dir, w->api.host, w->api.port);
+             cu_tls_scheme(&tls, 0), host, real_port, real_port, dir, w->api.tls ? "https" : "http",
+             w->api.host, w->api.port);
     cu_notify_ready();
     int sig = cu_daemon_wait_stop();
     log_info("stopping on signal %d", sig);

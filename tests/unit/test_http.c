@@ -87,6 +87,7 @@ static void json_fields(void **state)
 
 static const cu_config_key keys[] = {{"listen", "TEST_CU_LISTEN", "127.0.0.1:1", "where"},
                                      {"data-dir", "TEST_CU_DATA", NULL, "data"},
+                                     {"insecure-http", "TEST_CU_INSECURE", "no", "a switch"},
                                      {NULL, NULL, NULL, NULL}};
 static const cu_config_spec spec = {"test", "a test", "TEST_CU_CONFIG", keys};
 
@@ -109,6 +110,34 @@ static void config_precedence(void **state)
     cu_config_free(cfg);
     unsetenv("TEST_CU_DATA");
     unlink(path);
+}
+
+/* A key whose default is "no" is a switch: a bare flag means yes. */
+static void config_switches(void **state)
+{
+    cu_config *cfg = NULL;
+    cu_error *err = NULL;
+    int on = -1;
+    char *argv[] = {"test", "--insecure-http", "--listen", "10.0.0.1:2", NULL};
+    assert_int_equal(cu_config_load(&spec, 4, argv, &cfg, &err), CU_CONFIG_RUN);
+    assert_int_equal(cu_config_get_bool(cfg, "insecure-http", &on, &err), 0);
+    assert_int_equal(on, 1);
+    assert_string_equal(cu_config_get(cfg, "listen"), "10.0.0.1:2");
+    cu_config_free(cfg);
+
+    char *argv2[] = {"test", "--insecure-http=off", NULL};
+    assert_int_equal(cu_config_load(&spec, 2, argv2, &cfg, &err), CU_CONFIG_RUN);
+    assert_int_equal(cu_config_get_bool(cfg, "insecure-http", &on, &err), 0);
+    assert_int_equal(on, 0);
+    cu_config_free(cfg);
+
+    char *argv3[] = {"test", "--insecure-http=maybe", NULL};
+    assert_int_equal(cu_config_load(&spec, 2, argv3, &cfg, &err), CU_CONFIG_RUN);
+    assert_int_equal(cu_config_get_bool(cfg, "insecure-http", &on, &err), -1);
+    assert_non_null(strstr(err->message, "'insecure-http' must be yes or no"));
+    assert_non_null(strstr(err->message, "'maybe'"));
+    cu_error_freep(&err);
+    cu_config_free(cfg);
 }
 
 static void config_errors(void **state)
@@ -141,9 +170,9 @@ static void config_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(route_match),       cmocka_unit_test(listen_addresses),
-        cmocka_unit_test(json_fields),       cmocka_unit_test(config_precedence),
-        cmocka_unit_test(config_errors),
+        cmocka_unit_test(route_match),   cmocka_unit_test(listen_addresses),
+        cmocka_unit_test(json_fields),   cmocka_unit_test(config_precedence),
+        cmocka_unit_test(config_errors), cmocka_unit_test(config_switches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isLoopback } from './controlplane.mjs';
 
 const BIN_DIR = process.env.CUMULUS_BIN_DIR ?? new URL('../../../build/bin', import.meta.url).pathname;
 
@@ -25,11 +26,14 @@ export class Agent {
 
   async start() {
     this.log = '';
+    const address = this.host?.address ?? '127.0.0.1';
     const argv = [
       join(BIN_DIR, 'cumulus-agent'),
       '--control-plane', this.cp.base, '--join-token-file', join(this.cp.dataDir, 'join-token'),
-      '--listen', `${this.host?.address ?? '127.0.0.1'}:0`, '--data-dir', this.dataDir, '--name', this.name,
-      '--vm-ports', this.ports, '--heartbeat-interval', '1', '--stop-timeout', '60', ...this.args,
+      '--listen', `${address}:0`, '--data-dir', this.dataDir, '--name', this.name,
+      '--vm-ports', this.ports, '--heartbeat-interval', '1', '--stop-timeout', '60',
+      // A test host's veth address is not loopback: plain HTTP must be asked for.
+      ...(isLoopback(address) ? [] : ['--insecure-http']), ...this.args,
     ];
     const [cmd, ...rest] = this.host ? this.host.wrap(argv) : argv;
     this.proc = spawn(cmd, rest, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -38,8 +42,8 @@ export class Agent {
     this.port = await new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`agent did not start:\n${this.log}`)), 30000);
       const check = () => {
-        const m = /listening on http:\/\/\S+ \(port (\d+)\)/.exec(this.log);
-        if (m) { clearTimeout(timer); resolve(Number(m[1])); } else setTimeout(check, 50);
+        const m = /listening on (https?):\/\/\S+ \(port (\d+)\)/.exec(this.log);
+        if (m) { clearTimeout(timer); this.scheme = m[1]; resolve(Number(m[2])); } else setTimeout(check, 50);
       };
       check();
       this.exited.then(({ code, signal }) => { clearTimeout(timer); reject(new Error(`agent exited (${code ?? signal}):\n${this.log}`)); });

@@ -10,7 +10,11 @@ const BIN_DIR = process.env.CUMULUS_BIN_DIR ?? new URL('../../../build/bin', imp
 
 export class ControlPlane {
   // `listen`: the address to serve on (a port is picked), 127.0.0.1 unless
-  // agents in other network namespaces must reach it (lib/testhosts.mjs).
+  // agents in other network namespaces must reach it (lib/testhosts.mjs):
+  // plain HTTP there needs --insecure-http, which is passed then (the
+  // daemon refuses it otherwise).  TLS: --tls-cert/--tls-key in extraArgs;
+  // `base` then starts with https:// (fetch cannot verify with our CA: use
+  // node:https with `ca`).
   constructor({ dataDir, extraArgs = [], env = {}, listen = '127.0.0.1' } = {}) {
     this.ownsDir = !dataDir;
     this.listenHost = listen;
@@ -23,7 +27,8 @@ export class ControlPlane {
   async start() {
     const bin = join(BIN_DIR, 'cumulus-controlplane');
     this.log = '';
-    this.proc = spawn(bin, ['--listen', `${this.listenHost}:${this.port ?? 0}`, '--data-dir', this.dataDir, ...this.extraArgs], {
+    const insecure = isLoopback(this.listenHost) ? [] : ['--insecure-http'];
+    this.proc = spawn(bin, ['--listen', `${this.listenHost}:${this.port ?? 0}`, '--data-dir', this.dataDir, ...insecure, ...this.extraArgs], {
       stdio: ['ignore', 'ignore', 'pipe'],
       env: { ...process.env, ASAN_OPTIONS: 'detect_leaks=1', ...this.env },
     });
@@ -32,15 +37,15 @@ export class ControlPlane {
       const timer = setTimeout(() => reject(new Error(`control plane did not start:\n${this.log}`)), 15000);
       this.proc.stderr.on('data', (chunk) => {
         this.log += chunk;
-        const m = /listening on http:\/\/\S+ \(port (\d+)\)/.exec(this.log);
-        if (m) { clearTimeout(timer); resolve(Number(m[1])); }
+        const m = /listening on (https?):\/\/\S+ \(port (\d+)\)/.exec(this.log);
+        if (m) { clearTimeout(timer); this.scheme = m[1]; resolve(Number(m[2])); }
       });
       this.exited.then(({ code, signal }) => {
         clearTimeout(timer);
         reject(new Error(`control plane exited (${code ?? signal}) before listening:\n${this.log}`));
       });
     });
-    this.base = `http://${this.listenHost}:${this.port}`;
+    this.base = `${this.scheme}://${this.listenHost}:${this.port}`;
     this.token = readFileSync(join(this.dataDir, 'admin-token'), 'utf8').trim();
     return this;
   }
@@ -112,6 +117,11 @@ export class ControlPlane {
       throw new Error(`control plane exited with ${result.code ?? result.signal} on SIGTERM:\n${this.log.slice(-8000)}`);
     }
   }
+}
+
+// 127.0.0.0/8 and ::1: where the daemons serve plain HTTP without being told.
+export function isLoopback(host) {
+  return /^127\./.test(host) || host === '::1' || host === 'localhost';
 }
 
 export async function startControlPlane(opts) {

@@ -23,12 +23,12 @@ export class Webui {
       const timer = setTimeout(() => reject(new Error(`webui did not start:\n${this.log}`)), 15000);
       this.proc.stderr.on('data', (chunk) => {
         this.log += chunk;
-        const m = /listening on http:\/\/\S+ \(port (\d+)\)/.exec(this.log);
-        if (m) { clearTimeout(timer); resolve(Number(m[1])); }
+        const m = /listening on (https?):\/\/\S+ \(port (\d+)\)/.exec(this.log);
+        if (m) { clearTimeout(timer); this.scheme = m[1]; resolve(Number(m[2])); }
       });
       this.exited.then(({ code, signal }) => { clearTimeout(timer); reject(new Error(`webui exited (${code ?? signal}):\n${this.log}`)); });
     });
-    this.base = `http://127.0.0.1:${this.port}`;
+    this.base = `${this.scheme}://127.0.0.1:${this.port}`;
     return this;
   }
 

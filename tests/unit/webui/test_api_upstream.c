@@ -23,6 +23,15 @@ static void good_urls(void **state)
     assert_int_equal(api_upstream_parse("http://cp.example:9000/", &up, why), 0);
     assert_string_equal(up.host, "cp.example");
     assert_int_equal(up.port, 9000);
+    assert_int_equal(up.tls, 0);
+    assert_int_equal(api_upstream_parse("https://cp.example", &up, why), 0);
+    assert_string_equal(up.host, "cp.example");
+    assert_int_equal(up.port, 443);
+    assert_int_equal(up.tls, 1);
+    assert_int_equal(api_upstream_parse("https://10.0.0.5:8443/", &up, why), 0);
+    assert_string_equal(up.host, "10.0.0.5");
+    assert_int_equal(up.port, 8443);
+    assert_int_equal(up.tls, 1);
 }
 
 static void bad_urls_say_why(void **state)
@@ -30,9 +39,9 @@ static void bad_urls_say_why(void **state)
     (void)state;
     api_upstream up;
     char why[256];
-    static const char *const bad[] = {"https://cp.example", "cp.example:8080", "http://",
-                                      "http://:8080", "http://cp:0", "http://cp:65536",
-                                      "http://cp:80x", NULL};
+    static const char *const bad[] = {
+        "ftp://cp.example", "cp.example:8080", "http://",       "http://:8080",
+        "http://cp:0",      "http://cp:65536", "http://cp:80x", NULL};
     for (const char *const *u = bad; *u; u++) {
         why[0] = '\0';
         assert_int_equal(api_upstream_parse(*u, &up, why), -1);

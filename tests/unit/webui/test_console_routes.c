@@ -58,6 +58,7 @@ static void adds_proxy_path_and_gives_the_route_once(void **state)
     assert_string_equal(r.host, "10.0.0.5");
     assert_int_equal(r.port, 8181);
     assert_string_equal(r.path, "/v1/vms/vm-1/vnc");
+    assert_int_equal(r.tls, 0);
     assert_int_equal(
         console_routes_take(t, "/console/v1/vms/vm-1/vnc", "v1.vm-1.vnc.1.aa.bb", NOW + 1000, &r),
         -1); /* once */
@@ -82,12 +83,27 @@ static void refuses_other_paths_unknown_and_expired_tickets(void **state)
     free(t);
 }
 
+static void wss_routes_use_tls(void **state)
+{
+    (void)state;
+    console_routes *t = calloc(1, sizeof(*t));
+    char *out = adopt(t, "wss://h1.example:8182/v1/vms/vm-1/serial", "T3", NOW);
+    assert_non_null(out);
+    free(out);
+    console_route r;
+    assert_int_equal(console_routes_take(t, "/console/v1/vms/vm-1/serial", "T3", NOW, &r), 0);
+    assert_string_equal(r.host, "h1.example");
+    assert_int_equal(r.port, 8182);
+    assert_int_equal(r.tls, 1);
+    free(t);
+}
+
 static void bad_answers_pass_unchanged(void **state)
 {
     (void)state;
     console_routes *t = calloc(1, sizeof(*t));
     size_t n = 0;
-    assert_null(adopt(t, "wss://h:1/v1/vms/vm-1/vnc", "T", NOW));
+    assert_null(adopt(t, "http://h:1/v1/vms/vm-1/vnc", "T", NOW));
     assert_null(adopt(t, "ws://h/v1/vms/vm-1/vnc", "T", NOW));
     assert_null(adopt(t, "ws://h:99999/v1/vms/vm-1/vnc", "T", NOW));
     assert_null(adopt(t, "ws://:80/v1/vms/vm-1/vnc", "T", NOW));
@@ -120,6 +136,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(adds_proxy_path_and_gives_the_route_once),
         cmocka_unit_test(refuses_other_paths_unknown_and_expired_tickets),
+        cmocka_unit_test(wss_routes_use_tls),
         cmocka_unit_test(bad_answers_pass_unchanged),
         cmocka_unit_test(a_full_table_forgets_the_oldest),
     };
