@@ -160,12 +160,6 @@ int agent_metrics(http_request *req, http_response *resp, cu_error **err)
     (void)err;
     pthread_once(&console_once, console_metrics_init);
     char *figures = vm_figures(req->app);
-    char *counted = metrics_render(metrics_default());
-    char *text = NULL;
-    if (asprintf(&text, "%s%s", counted, figures) < 0)
-        abort();
-    free(counted);
-    free(figures);
-    metrics_respond(resp, text);
+    metrics_respond(resp, figures);
     return 0;
 }

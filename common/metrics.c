@@ -446,8 +446,13 @@ static void text_free(void *cls)
     free(t);
 }
 
-void metrics_respond(http_response *resp, char *text)
+void metrics_respond(http_response *resp, char *figures)
 {
+    char *counted = metrics_render(metrics_default()), *text = NULL;
+    if (asprintf(&text, "%s%s", counted, figures ? figures : "") < 0)
+        abort();
+    free(counted);
+    free(figures);
     text_body *t = must(malloc(sizeof(*t)));
     t->text = text;
     t->len = strlen(text);

@@ -69,7 +69,9 @@ void metrics_http_stream(const char *route, double delta);
 
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
-/* Answers with `text` (taken: freed once sent) as METRICS_CONTENT_TYPE. */
-void metrics_respond(http_response *resp, char *text);
+/* Answers GET /metrics: metrics_default() rendered, then `figures` (the
+ * daemon's own, read at this scrape; taken and freed; may be NULL), as
+ * METRICS_CONTENT_TYPE. */
+void metrics_respond(http_response *resp, char *figures);
 
 #endif

@@ -140,12 +140,6 @@ int api_metrics(http_request *req, http_response *resp, cu_error **err)
     char *figures = store_figures(APP(req), err);
     if (figures == NULL)
         return -1;
-    char *counted = metrics_render(metrics_default());
-    char *text = NULL;
-    if (asprintf(&text, "%s%s", counted, figures) < 0)
-        abort();
-    free(counted);
-    free(figures);
-    metrics_respond(resp, text);
+    metrics_respond(resp, figures);
     return 0;
 }
