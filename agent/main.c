@@ -64,7 +64,7 @@ static const cu_config_key keys[] = {
     {"emulation", "CUMULUS_AGENT_EMULATION", "auto",
      "run guests of another architecture under TCG when QEMU and firmware for it are found "
      "(auto) or never (off)"},
-    {"log-level", "CUMULUS_AGENT_LOG_LEVEL", "info", "debug, info, warn or error"},
+    CU_LOG_CONFIG_KEYS("CUMULUS_AGENT"),
     CU_TLS_CONFIG_KEYS("CUMULUS_AGENT"),
     {NULL, NULL, NULL, NULL}};
 

@@ -2,24 +2,27 @@
 #define _GNU_SOURCE
 #include "daemon.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "log.h"
 #include "service_notify.h"
 
-static void stop_signals(sigset_t *set)
+static void daemon_signals(sigset_t *set)
 {
     sigemptyset(set);
     sigaddset(set, SIGINT);
     sigaddset(set, SIGTERM);
+    sigaddset(set, SIGHUP);
 }
 
 void cu_daemon_block_signals(void)
 {
     sigset_t set;
-    stop_signals(&set);
+    daemon_signals(&set);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 }
@@ -27,11 +30,21 @@ void cu_daemon_block_signals(void)
 int cu_daemon_wait_stop(void)
 {
     sigset_t set;
-    stop_signals(&set);
-    int sig = 0;
-    sigwait(&set, &sig);
-    cu_notify_stopping();
-    return sig;
+    daemon_signals(&set);
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&set, &sig) != 0)
+            continue;
+        if (sig != SIGHUP) {
+            cu_notify_stopping();
+            return sig;
+        }
+        if (cu_log_reopen() < 0)
+            log_error("cannot reopen the log file '%s': %s; still writing to the old one",
+                      cu_log_file(), strerror(errno));
+        else if (cu_log_file())
+            log_info("log file '%s' reopened (SIGHUP)", cu_log_file());
+    }
 }
 
 int cu_daemon_configure(const cu_config_spec *spec, int argc, char **argv, cu_config **cfg)
@@ -44,6 +57,14 @@ int cu_daemon_configure(const cu_config_spec *spec, int argc, char **argv, cu_co
         fprintf(stderr, "%s: %s\n", spec->program,
                 err ? err->message : "log-level must be debug, info, warn or error");
         cu_error_free(err);
+        cu_config_free(*cfg);
+        *cfg = NULL;
+        return 2;
+    }
+    const char *log_file = cu_config_get(*cfg, "log-file");
+    if (log_file && *log_file && cu_log_open_file(log_file) < 0) {
+        fprintf(stderr, "%s: log-file: cannot open '%s' for appending: %s\n", spec->program,
+                log_file, strerror(errno));
         cu_config_free(*cfg);
         *cfg = NULL;
         return 2;

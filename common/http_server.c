@@ -35,13 +35,14 @@ struct http_server {
     http_server_config cfg;
     struct MHD_Daemon *daemon;
     unsigned port;
-    /* Streamed answers not finished yet: stopping waits for them a little. */
+    /* Requests begun and not completed (streams included): stopping lets
+     * them finish, for a while. */
     pthread_mutex_t lock;
-    pthread_cond_t streams_done;
-    unsigned streams;
+    pthread_cond_t requests_done;
+    unsigned requests;
 };
 
-#define STOP_GRACE_MS 2000 /* how long stopping waits for streams to end */
+#define STOP_GRACE_MS 10000 /* how long stopping waits for requests to end */
 
 typedef struct request_state {
     struct timespec start;
@@ -158,9 +159,8 @@ _Static_assert(HTTP_STREAM_END == MHD_CONTENT_READER_END_OF_STREAM &&
 
 #define STREAM_BLOCK 16384 /* largest piece a stream is asked for at once */
 
-/* A stream in flight, counted so that stopping can let it end cleanly. */
+/* A stream in flight. */
 typedef struct stream_ctx {
-    http_server *server;
     const char *route; /* for the open-streams gauge */
     http_stream_fn read;
     void *cls;
@@ -178,30 +178,22 @@ static ssize_t stream_read(void *arg, uint64_t pos, char *buf, size_t max)
 static void stream_done(void *arg)
 {
     stream_ctx *x = arg;
-    http_server *s = x->server;
     if (x->free)
         x->free(x->cls);
     metrics_http_stream(x->route, -1);
     free(x);
-    pthread_mutex_lock(&s->lock);
-    s->streams--;
-    pthread_cond_broadcast(&s->streams_done);
-    pthread_mutex_unlock(&s->lock);
 }
 
 /* A body made by resp->stream as it goes: MHD calls it from this
  * connection's thread whenever the socket can take more. */
-static enum MHD_Result send_stream(http_server *s, struct MHD_Connection *conn, request_state *st,
+static enum MHD_Result send_stream(struct MHD_Connection *conn, request_state *st,
                                    const http_response *resp)
 {
     stream_ctx *x = malloc(sizeof(*x));
     if (x == NULL)
         abort();
-    *x = (stream_ctx){s, st->route, resp->stream, resp->stream_cls, resp->stream_free};
+    *x = (stream_ctx){st->route, resp->stream, resp->stream_cls, resp->stream_free};
     metrics_http_stream(x->route, 1);
-    pthread_mutex_lock(&s->lock);
-    s->streams++;
-    pthread_mutex_unlock(&s->lock);
     struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK,
                                                                stream_read, x, stream_done);
     if (r == NULL) {
@@ -231,12 +223,11 @@ static enum MHD_Result send_json(struct MHD_Connection *conn, request_state *st,
         abort();
     withnl[len] = '\n';
     withnl[len + 1] = '\0';
-    return send_body(conn, st, status, withnl, len + 1, MHD_RESPMEM_MUST_FREE,
-                     "application/json", location);
+    return send_body(conn, st, status, withnl, len + 1, MHD_RESPMEM_MUST_FREE, "application/json",
+                     location);
 }
 
-static enum MHD_Result send_error(struct MHD_Connection *conn, request_state *st,
-                                  const cu_error *e)
+static enum MHD_Result send_error(struct MHD_Connection *conn, request_state *st, const cu_error *e)
 {
     if (e->status >= 500)
         log_error("%s", e->message);
@@ -259,8 +250,7 @@ static const char *bearer_token(struct MHD_Connection *conn)
     return *h ? h : NULL;
 }
 
-static int authenticate(http_server *s, const http_route *route, http_request *req,
-                        cu_error **err)
+static int authenticate(http_server *s, const http_route *route, http_request *req, cu_error **err)
 {
     if (route->roles == 0)
         return 0;
@@ -271,8 +261,8 @@ static int authenticate(http_server *s, const http_route *route, http_request *r
     if (s->cfg.auth(s->cfg.app, token, &req->principal, err) < 0)
         return -1;
     if ((route->roles & req->principal.role) == 0)
-        return cu_error_set(err, 403, CU_E_FORBIDDEN, NULL,
-                            "this token may not call %s %s", route->method, route->pattern);
+        return cu_error_set(err, 403, CU_E_FORBIDDEN, NULL, "this token may not call %s %s",
+                            route->method, route->pattern);
     return 0;
 }
 
@@ -291,15 +281,15 @@ static const http_route *find_route(http_server *s, http_request *req, cu_error 
         free_params(req->params);
     }
     if (path_known)
-        cu_error_set(err, 405, CU_E_METHOD, NULL, "method %s is not allowed on '%s'",
-                     req->method, req->path);
+        cu_error_set(err, 405, CU_E_METHOD, NULL, "method %s is not allowed on '%s'", req->method,
+                     req->path);
     else
         cu_error_set(err, 404, CU_E_NO_ROUTE, NULL, "no such API path '%s'", req->path);
     return NULL;
 }
 
-static int run_handler(http_server *s, http_request *req, request_state *st,
-                       http_response *resp, cu_error **err)
+static int run_handler(http_server *s, http_request *req, request_state *st, http_response *resp,
+                       cu_error **err)
 {
     const http_route *route = find_route(s, req, err);
     if (route == NULL)
@@ -331,7 +321,7 @@ static enum MHD_Result dispatch(http_server *s, struct MHD_Connection *conn, con
             resp.stream_free(resp.stream_cls);
         ret = send_error(conn, st, err);
     } else if (resp.stream)
-        ret = send_stream(s, conn, st, &resp);
+        ret = send_stream(conn, st, &resp);
     else if (resp.file_fd >= 0)
         ret = send_file(conn, st, resp.file_fd, resp.file_size, resp.content_type);
     else if (resp.raw)
@@ -353,9 +343,8 @@ static enum MHD_Result dispatch(http_server *s, struct MHD_Connection *conn, con
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     http_server *s = cls;
     request_state *st = *con_cls;
@@ -369,6 +358,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (st->method == NULL || st->url == NULL)
             abort();
         *con_cls = st;
+        pthread_mutex_lock(&s->lock);
+        s->requests++;
+        pthread_mutex_unlock(&s->lock);
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
@@ -399,9 +391,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
+    http_server *s = cls;
     request_state *st = *con_cls;
     if (st == NULL)
         return;
+    pthread_mutex_lock(&s->lock);
+    s->requests--;
+    pthread_cond_broadcast(&s->requests_done);
+    pthread_mutex_unlock(&s->lock);
     if (st->status != 0) /* an answer was queued (else the client left first) */
         metrics_http_request(st->method, st->route, st->status,
                              st->streamed ? st->stream_s : elapsed_ms(&st->start) / 1e3);
@@ -409,8 +406,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         cu_log(st->status >= 500 ? CU_LOG_WARN : CU_LOG_INFO, "%s %s %d %.1fms", st->method,
                st->url, st->status, elapsed_ms(&st->start));
     else
-        log_info("%s %s ended before an answer was sent (code %d)", st->method, st->url,
-                 (int)toe);
+        log_info("%s %s ended before an answer was sent (code %d)", st->method, st->url, (int)toe);
     free(st->method);
     free(st->url);
     free(st->body);
@@ -422,7 +418,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 static void http_server_free(http_server *s)
 {
-    pthread_cond_destroy(&s->streams_done);
+    pthread_cond_destroy(&s->requests_done);
     pthread_mutex_destroy(&s->lock);
     free(s);
 }
@@ -490,10 +486,10 @@ http_server *http_server_start(const http_server_config *cfg, cu_error **err)
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->streams_done, &ca);
+    pthread_cond_init(&s->requests_done, &ca);
     pthread_condattr_destroy(&ca);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                     MHD_USE_POLL | MHD_USE_ERROR_LOG;
+                     MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
     if (family == AF_INET6)
         flags |= MHD_USE_IPv6;
     int tls = cfg->tls_cert_pem != NULL && cfg->tls_key_pem != NULL;
@@ -536,17 +532,25 @@ unsigned http_server_port(const http_server *s)
     return s->port;
 }
 
-/* Streams told to end (the application's stop flag) finish their last
- * chunk before the connections are cut, so clients see a clean end. */
-static void wait_for_streams(http_server *s)
+/* New connections are refused from now on; requests under way (a body
+ * still uploading, a handler running, a stream told to end by the
+ * application's stop flag) finish and are answered before the connections
+ * are cut, so no client loses an answer to a request that was done. */
+static void finish_requests(http_server *s)
 {
+    MHD_socket listener = MHD_quiesce_daemon(s->daemon);
+    if (listener != MHD_INVALID_SOCKET)
+        close(listener);
     struct timespec deadline = cu_deadline_after(STOP_GRACE_MS);
     int rc = 0;
     pthread_mutex_lock(&s->lock);
-    while (s->streams > 0 && rc != ETIMEDOUT)
-        rc = pthread_cond_timedwait(&s->streams_done, &s->lock, &deadline);
-    if (s->streams > 0)
-        log_warn("stopping with %u stream(s) still open: cutting them", s->streams);
+    if (s->requests > 0)
+        log_info("stopping: finishing %u request(s) in flight", s->requests);
+    while (s->requests > 0 && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&s->requests_done, &s->lock, &deadline);
+    if (s->requests > 0)
+        log_warn("stopping with %u request(s) unfinished after %d s: cutting them", s->requests,
+                 STOP_GRACE_MS / 1000);
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -554,7 +558,7 @@ void http_server_stop(http_server *s)
 {
     if (s == NULL)
         return;
-    wait_for_streams(s);
+    finish_requests(s);
     MHD_stop_daemon(s->daemon);
     http_server_free(s);
 }

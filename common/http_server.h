@@ -7,8 +7,9 @@
  * handler may block (long-polling an operation) and a streamed body may
  * wait for its next bytes (Server-Sent Events) without stalling others.
  * Neither may wait for ever: the application wakes them before
- * http_server_stop(), which gives streams up to 2 s to send their last
- * chunk, then closes every connection and waits for its thread. */
+ * http_server_stop(), which refuses new connections, gives the requests
+ * under way (streams included) up to 10 s to finish and be answered, then
+ * closes every connection and waits for its thread. */
 #ifndef CUMULUS_HTTP_SERVER_H
 #define CUMULUS_HTTP_SERVER_H
 

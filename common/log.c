@@ -2,7 +2,10 @@
 #define _GNU_SOURCE
 #include "log.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
@@ -12,6 +15,7 @@
 static const char *log_program = "cumulus";
 static enum cu_log_level log_level = CU_LOG_INFO;
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
+static char *log_path; /* the log file, or NULL for the inherited stderr */
 
 void cu_log_init(const char *program)
 {
@@ -32,6 +36,40 @@ int cu_log_set_level_name(const char *name)
         }
     }
     return -1;
+}
+
+int cu_log_open_file(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+    if (fd < 0)
+        return -1;
+    /* dup2 swaps the descriptor at once: a concurrent write goes wholly to
+     * the old file or wholly to the new one. */
+    int r = dup2(fd, STDERR_FILENO);
+    int e = errno;
+    close(fd);
+    if (r < 0) {
+        errno = e;
+        return -1;
+    }
+    if (log_path != path) {
+        char *copy = strdup(path);
+        if (copy == NULL)
+            abort();
+        free(log_path);
+        log_path = copy;
+    }
+    return 0;
+}
+
+int cu_log_reopen(void)
+{
+    return log_path ? cu_log_open_file(log_path) : 0;
+}
+
+const char *cu_log_file(void)
+{
+    return log_path;
 }
 
 int cu_log_enabled(enum cu_log_level level)

@@ -25,7 +25,7 @@ static const cu_config_key keys[] = {
      "HOST:PORT to serve the API on; port 0 picks a free port (logged)"},
     {"data-dir", "CUMULUS_CP_DATA_DIR", "./cumulus-data",
      "directory for cumulus.db, admin-token and join-token"},
-    {"log-level", "CUMULUS_CP_LOG_LEVEL", "info", "debug, info, warn or error"},
+    CU_LOG_CONFIG_KEYS("CUMULUS_CP"),
     {"max-body", "CUMULUS_CP_MAX_BODY", "1048576", "largest request body accepted, in bytes"},
     {"host-timeout", "CUMULUS_CP_HOST_TIMEOUT", "15",
      "seconds without a heartbeat after which a host is down"},

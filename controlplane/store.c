@@ -118,8 +118,11 @@ void store_close(cp_store *s)
         return;
     for (size_t i = 0; i < s->ncache; i++)
         sqlite3_finalize(s->cache[i].stmt);
-    if (s->db)
-        sqlite3_close(s->db);
+    /* Closing the last connection checkpoints the WAL into the database
+     * file and removes it: after a clean stop, cumulus.db alone is whole. */
+    if (s->db && sqlite3_close(s->db) != SQLITE_OK)
+        log_error("closing the database: %s; its WAL is checkpointed at the next start",
+                  sqlite3_errmsg(s->db));
     pthread_mutex_destroy(&s->lock);
     free(s);
 }

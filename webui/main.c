@@ -34,7 +34,7 @@ static const cu_config_key keys[] = {
     {"static-dir", "CUMULUS_WEBUI_STATIC_DIR", NULL,
      "directory of the dashboard's files (default: share/cumulus/webui beside bin/, "
      "else " CUMULUS_WEBUI_INSTALLED_FILES_DIR ")"},
-    {"log-level", "CUMULUS_WEBUI_LOG_LEVEL", "info", "debug, info, warn or error"},
+    CU_LOG_CONFIG_KEYS("CUMULUS_WEBUI"),
     CU_TLS_CONFIG_KEYS("CUMULUS_WEBUI"),
     {NULL, NULL, NULL, NULL}};
 
