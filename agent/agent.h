@@ -12,15 +12,18 @@ struct image_cache;
 struct vm_table;
 
 typedef struct agent {
-    char *data_dir;     /* DIR: vms/<id>/, images/, credentials.json */
-    char *cp_url;       /* the control plane, e.g. http://127.0.0.1:8080 */
-    char *join_token;   /* read from --join-token-file */
-    char *name;         /* this host's name at the control plane */
-    char *address;      /* where users reach forwarded ports (ssh -p PORT user@ADDRESS) */
-    char *api_url;      /* where the control plane reaches this agent */
-    char *console_url;  /* where viewers reach the console websockets (console_proxy.h) */
-    char *ssh_bind;     /* host address QEMU binds forwarded ports on */
+    char *data_dir;         /* DIR: vms/<id>/, images/, credentials.json */
+    char *cp_url;           /* the control plane, e.g. http://127.0.0.1:8080 */
+    char *join_token;       /* read from --join-token-file */
+    char *name;             /* this host's name at the control plane */
+    char *address;          /* where users reach forwarded ports (ssh -p PORT user@ADDRESS) */
+    char *api_url;          /* where the control plane reaches this agent */
+    char *console_url;      /* where viewers reach the console websockets (console_proxy.h) */
+    char *ssh_bind;         /* host address QEMU binds forwarded ports on */
     int port_min, port_max; /* range of host ports for forwarded SSH */
+    /* Each VM's QEMU runs as a uid (and gid) of its own from this range
+     * (vm_uid_allocate); 0, 0: as the agent (not root, or vm-uid-range off). */
+    unsigned vm_uid_min, vm_uid_max;
     unsigned heartbeat_s;
     unsigned stop_timeout_s; /* graceful stop: wait this long before pulling the plug */
     unsigned boot_timeout_s; /* a guest silent this long after boot is reported timed out */

@@ -131,7 +131,7 @@ image_cache *image_cache_open(const char *dir, cu_error **err)
     _cleanup_free_ char *images = NULL;
     if (asprintf(&images, "%s/images", dir) < 0)
         abort();
-    if (cu_mkdir_p(images, 0755, err) < 0 || remove_stale(images, err) < 0)
+    if (cu_mkdir_p(images, 0700, err) < 0 || remove_stale(images, err) < 0)
         return NULL;
     http_client_global_init();
     image_cache *c = calloc(1, sizeof(*c));

@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,9 @@ static const cu_config_key keys[] = {
     {"ssh-bind", "CUMULUS_AGENT_SSH_BIND", NULL,
      "host address VMs' SSH ports are forwarded on (default: the address)"},
     {"vm-ports", "CUMULUS_AGENT_VM_PORTS", "22000-22999", "host ports for VMs' SSH forwards"},
+    {"vm-uid-range", "CUMULUS_AGENT_VM_UID_RANGE", "1879048192-1879113727",
+     "when the agent runs as root, each VM's QEMU runs as a uid and gid of its own from this "
+     "range (off: as root)"},
     {"heartbeat-interval", "CUMULUS_AGENT_HEARTBEAT", "5", "seconds between heartbeats"},
     {"stop-timeout", "CUMULUS_AGENT_STOP_TIMEOUT", "120",
      "seconds a guest gets to power off before the plug is pulled"},
@@ -117,6 +121,52 @@ static int parse_ports(const char *s, agent *a, cu_error **err)
     return 0;
 }
 
+/* Per-VM users need root to switch to; otherwise QEMU runs as the agent,
+ * which is then the unprivileged user. */
+static int parse_vm_uids(const char *s, agent *a, cu_error **err)
+{
+    unsigned long lo = 0, hi = 0;
+    int end = 0;
+    if (strcmp(s, "off") == 0)
+        return 0;
+    if (sscanf(s, "%lu-%lu%n", &lo, &hi, &end) != 2 || s[end] != '\0' || lo < 1000 || hi < lo ||
+        hi >= 4294967294ul)
+        return cu_error_set(err, 400, CU_E_CONFIG, NULL,
+                            "vm-uid-range must be off or look like 1879048192-1879113727 (uids "
+                            "from 1000, not in use by anyone else), got '%s'",
+                            s);
+    if (geteuid() != 0) {
+        log_info("VMs run as this agent's user (uid %u): per-VM users need the agent to run as "
+                 "root",
+                 (unsigned)geteuid());
+        return 0;
+    }
+    a->vm_uid_min = (unsigned)lo;
+    a->vm_uid_max = (unsigned)hi;
+    log_info("each VM's QEMU runs as a uid of its own in %s", s);
+    return 0;
+}
+
+/* QEMU opens its files as root and then drops to its uid, which must not
+ * reach any file by name: not another VM's, not the image cache. */
+static int confine_data_dir(const agent *a, cu_error **err)
+{
+    struct stat st;
+    if (a->vm_uid_min == 0)
+        return 0;
+    if (stat(a->data_dir, &st) < 0)
+        return cu_error_errno(err, errno, "cannot stat the data directory '%s'", a->data_dir);
+    if ((st.st_mode & 077) == 0)
+        return 0;
+    if (chmod(a->data_dir, 0700) < 0)
+        return cu_error_errno(err, errno, "cannot make the data directory '%s' private (0700)",
+                              a->data_dir);
+    log_warn("data directory '%s' was mode %04o: made it 0700, so that VMs' users cannot read "
+             "other VMs' files",
+             a->data_dir, (unsigned)(st.st_mode & 07777));
+    return 0;
+}
+
 static int settings(agent *a, const cu_config *cfg, cu_error **err)
 {
     unsigned long hb, stop, boot;
@@ -127,7 +177,8 @@ static int settings(agent *a, const cu_config *cfg, cu_error **err)
         cu_config_get_uint(cfg, "heartbeat-interval", 3600, &hb, err) < 0 ||
         cu_config_get_uint(cfg, "stop-timeout", 3600, &stop, err) < 0 ||
         cu_config_get_uint(cfg, "boot-timeout", 86400, &boot, err) < 0 ||
-        parse_ports(cu_config_get(cfg, "vm-ports"), a, err) < 0)
+        parse_ports(cu_config_get(cfg, "vm-ports"), a, err) < 0 ||
+        parse_vm_uids(cu_config_get(cfg, "vm-uid-range"), a, err) < 0)
         return -1;
     a->heartbeat_s = (unsigned)(hb ? hb : 1);
     a->stop_timeout_s = (unsigned)stop;
@@ -233,10 +284,10 @@ static int run(agent *a, const cu_config *cfg, cu_error **err)
 {
     __attribute__((cleanup(cu_tls_free))) cu_tls tls = {0};
     if (tls_settings(cfg, &tls, err) < 0 || settings(a, cfg, err) < 0 ||
-        cu_mkdir_p(a->data_dir, 0700, err) < 0 || absolute_data_dir(a, err) < 0 ||
-        host_facts_probe(a->data_dir, &a->facts, err) < 0 || apply_offer(a, cfg, err) < 0 ||
-        (a->images = image_cache_open(a->data_dir, err)) == NULL || credentials_load(a, err) < 0 ||
-        vm_table_open(a, err) < 0)
+        cu_mkdir_p(a->data_dir, 0700, err) < 0 || confine_data_dir(a, err) < 0 ||
+        absolute_data_dir(a, err) < 0 || host_facts_probe(a->data_dir, &a->facts, err) < 0 ||
+        apply_offer(a, cfg, err) < 0 || (a->images = image_cache_open(a->data_dir, err)) == NULL ||
+        credentials_load(a, err) < 0 || vm_table_open(a, err) < 0)
         return -1;
     image_cache_set_auth(a->images, credentials_image_auth, a);
     if (a->host_id[0] == '\0' &&

@@ -225,6 +225,10 @@ static void add_identity(cu_cmd *c, const host_facts *host, const qemu_launch *v
     cu_cmd_arg(c, "-no-user-config");
     if (host->seccomp)
         arg2(c, "-sandbox", QEMU_SANDBOX_OPTS);
+    if (vm->runas_uid) {
+        cu_cmd_arg(c, "-runas");
+        cu_cmd_argf(c, "%u:%u", vm->runas_uid, vm->runas_uid);
+    }
 }
 
 static void add_machine(cu_cmd *c, const host_facts *host, const qemu_launch *vm)
@@ -330,8 +334,7 @@ static void add_control(cu_cmd *c, const qemu_launch *vm)
     arg2(c, "-serial", "chardev:serial0");
     /* The guest's channel to us (guest_channel.h): a virtio-serial port
      * whose host end is a file QEMU truncates at start. */
-    arg_json(c, "-device",
-             json_pack("{s:s, s:s}", "driver", "virtio-serial-pci", "id", "vser0"));
+    arg_json(c, "-device", json_pack("{s:s, s:s}", "driver", "virtio-serial-pci", "id", "vser0"));
     cu_cmd_arg(c, "-chardev");
     cu_cmd_argf(c, "file,id=guest0,path=%s/" GUEST_CHANNEL_FILE, run);
     arg_json(c, "-device",

@@ -36,6 +36,8 @@ typedef struct qemu_launch {
     const char *kernel, *initrd, *cmdline; /* direct kernel boot; NULL otherwise */
     int ssh_port;                          /* host port forwarded to guest :22; 0 = none */
     const char *ssh_bind;                  /* IPv4 address for the forward; NULL = 127.0.0.1 */
+    unsigned runas_uid; /* nonzero: -runas UID:UID, QEMU drops root for this uid and gid once
+                         * it has opened its files, before the guest runs; 0: stays as is */
 } qemu_launch;
 
 /* Appends QEMU's arguments (after the program name) to cmd.  The argv has

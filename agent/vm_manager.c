@@ -342,6 +342,36 @@ static int port_free(const char *addr, int port)
     return ok;
 }
 
+int vm_uid_allocate(agent *a, const char *vm_id, unsigned *uid, cu_error **err)
+{
+    static pthread_mutex_t alloc_lock = PTHREAD_MUTEX_INITIALIZER;
+    unsigned span = a->vm_uid_max - a->vm_uid_min + 1, start = 2166136261u; /* FNV-1a */
+    for (const char *p = vm_id; *p; p++)
+        start = (start ^ (unsigned char)*p) * 16777619u;
+    unsigned found = 0;
+    pthread_mutex_lock(&alloc_lock);
+    pthread_mutex_lock(&a->vms->lock);
+    for (unsigned k = 0; k < span && found == 0; k++) {
+        unsigned candidate = a->vm_uid_min + (start + k) % span;
+        bool taken = false;
+        for (size_t i = 0; i < a->vms->n && !taken; i++)
+            taken = a->vms->recs[i]->rt.uid == candidate && strcmp(a->vms->recs[i]->id, vm_id) != 0;
+        if (!taken)
+            found = candidate;
+    }
+    vm_record *r = found ? find(a->vms, vm_id) : NULL;
+    if (r) /* reserve it at once so a concurrent allocation skips it */
+        r->rt.uid = found;
+    pthread_mutex_unlock(&a->vms->lock);
+    pthread_mutex_unlock(&alloc_lock);
+    if (found == 0)
+        return cu_error_set(err, 503, "no_uid", NULL,
+                            "no free uid in %u-%u for the VM's QEMU (vm-uid-range)", a->vm_uid_min,
+                            a->vm_uid_max);
+    *uid = found;
+    return 0;
+}
+
 int vm_port_allocate(agent *a, const char *vm_id, cu_error **err)
 {
     static pthread_mutex_t alloc_lock = PTHREAD_MUTEX_INITIALIZER;

@@ -35,13 +35,13 @@ int vm_runtime_load(const agent *a, const char *id, vm_runtime *rt, cu_error **e
     json_error_t jerr;
     json_t *j = json_load_file(path, 0, &jerr);
     if (j == NULL)
-        return access(path, F_OK) == 0
-                   ? cu_error_set(err, 500, CU_E_INTERNAL, NULL, "cannot read '%s': %s", path,
-                                  jerr.text)
-                   : 0;
+        return access(path, F_OK) == 0 ? cu_error_set(err, 500, CU_E_INTERNAL, NULL,
+                                                      "cannot read '%s': %s", path, jerr.text)
+                                       : 0;
     rt->pid = (pid_t)json_integer_value(json_object_get(j, "pid"));
     rt->start_time = (unsigned long long)json_integer_value(json_object_get(j, "start_time"));
     rt->ssh_port = (int)json_integer_value(json_object_get(j, "ssh_port"));
+    rt->uid = (unsigned)json_integer_value(json_object_get(j, "uid"));
     rt->applied_generation = json_integer_value(json_object_get(j, "applied_generation"));
     rt->ever_started = json_is_true(json_object_get(j, "ever_started"));
     rt->boot_started = json_integer_value(json_object_get(j, "boot_started"));
@@ -59,11 +59,12 @@ int vm_runtime_save(const agent *a, const char *id, const vm_runtime *rt, cu_err
 {
     char path[PATH_MAX];
     vm_path(a, id, "state.json", path, sizeof(path));
-    json_t *j = json_pack("{s:i, s:I, s:i, s:I, s:s, s:s, s:b, s:I, s:s}", "pid", (int)rt->pid,
-                          "start_time", (json_int_t)rt->start_time, "ssh_port", rt->ssh_port,
-                          "applied_generation", rt->applied_generation, "reboot_done",
-                          rt->reboot_done, "restore_done", rt->restore_done, "ever_started", rt->ever_started, "boot_started",
-                          rt->boot_started, "last_state", rt->last_state);
+    json_t *j =
+        json_pack("{s:i, s:I, s:i, s:I, s:I, s:s, s:s, s:b, s:I, s:s}", "pid", (int)rt->pid,
+                  "start_time", (json_int_t)rt->start_time, "ssh_port", rt->ssh_port, "uid",
+                  (json_int_t)rt->uid, "applied_generation", rt->applied_generation, "reboot_done",
+                  rt->reboot_done, "restore_done", rt->restore_done, "ever_started",
+                  rt->ever_started, "boot_started", rt->boot_started, "last_state", rt->last_state);
     _cleanup_free_ char *text = json_dumps(j, JSON_INDENT(2));
     json_decref(j);
     return cu_write_file_atomic(path, text, strlen(text), 0600, err);
@@ -176,8 +177,8 @@ bool vm_proc_recover(const agent *a, const char *id, vm_runtime *rt)
 }
 
 /* UEFI vars and firmware, or the kernel and initrd paths for direct boot. */
-static int boot_files(agent *a, const vm_spec *s, qemu_launch *l, firmware_paths *fw,
-                      char *vars, size_t varslen, cu_error **err)
+static int boot_files(agent *a, const vm_spec *s, qemu_launch *l, firmware_paths *fw, char *vars,
+                      size_t varslen, cu_error **err)
 {
     if (strcmp(s->image.boot, "kernel") == 0)
         return 0; /* kernel/initrd are set by the caller from the image cache */
@@ -200,10 +201,17 @@ int vm_proc_start(agent *a, const vm_spec *s, vm_runtime *rt, cu_error **err)
     vm_path(a, s->id, "qemu.pid", pidfile, sizeof(pidfile));
     vm_path(a, s->id, "vmlinuz", kernel, sizeof(kernel));
     vm_path(a, s->id, "initrd.img", initrd, sizeof(initrd));
-    qemu_launch l = {.vm_id = s->id, .name = s->name, .guest_arch = s->image.architecture,
-                     .vcpus = s->vcpus, .memory_mib = s->memory_mib, .run_dir = run,
-                     .disk_path = disk, .seed_path = seed, .ssh_port = rt->ssh_port,
-                     .ssh_bind = a->ssh_bind};
+    qemu_launch l = {.vm_id = s->id,
+                     .name = s->name,
+                     .guest_arch = s->image.architecture,
+                     .vcpus = s->vcpus,
+                     .memory_mib = s->memory_mib,
+                     .run_dir = run,
+                     .disk_path = disk,
+                     .seed_path = seed,
+                     .ssh_port = rt->ssh_port,
+                     .ssh_bind = a->ssh_bind,
+                     .runas_uid = rt->uid};
     if (strcmp(s->image.boot, "kernel") == 0) {
         l.kernel = kernel;
         l.initrd = access(initrd, F_OK) == 0 ? initrd : NULL; /* an image may have none */

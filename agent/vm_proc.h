@@ -1,7 +1,7 @@
 /* vm_proc.h: one VM's QEMU process and the files of its run directory.
  *
  * DATA/vms/<id>/ holds spec.json (the accepted order), state.json (pid,
- * process start time, SSH port, applied generation: written atomically),
+ * process start time, SSH port, uid, applied generation: written atomically),
  * disk.qcow2, seed.iso, efivars.fd, qmp.sock, vnc.sock, serial.sock, serial.log,
  * guest.log and qemu.pid.  QEMU is started with -daemonize: it detaches itself, so it
  * outlives the agent, and its startup errors come back on stderr.  A
@@ -22,12 +22,13 @@ typedef struct vm_runtime {
     pid_t pid;                     /* 0 when not running */
     unsigned long long start_time; /* /proc/<pid>/stat field 22; 0 where unknown */
     int ssh_port;                  /* 0 until allocated; kept for the VM's life */
+    unsigned uid;                  /* QEMU's uid and gid (agent.h vm_uid_min); 0: the agent's */
     long long applied_generation;
-    char reboot_done[64];          /* the last reboot_request carried out */
-    char restore_done[64];         /* the last restore request carried out (vm_snapshots.h) */
-    bool ever_started;             /* a disk that has booted is never removed by a failure */
-    long long boot_started;        /* wall clock (s) of the last start */
-    char last_state[16];           /* "running" | "stopped" | "": saved on every change */
+    char reboot_done[64];   /* the last reboot_request carried out */
+    char restore_done[64];  /* the last restore request carried out (vm_snapshots.h) */
+    bool ever_started;      /* a disk that has booted is never removed by a failure */
+    long long boot_started; /* wall clock (s) of the last start */
+    char last_state[16];    /* "running" | "stopped" | "": saved on every change */
 } vm_runtime;
 
 /* DATA/vms/<id>/<file> into buf. */

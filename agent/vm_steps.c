@@ -25,8 +25,8 @@ static void on_download(void *opaque, long long done, long long total)
     vm_record *r = opaque;
     int pct = total > 0 ? (int)(done * 100 / total) : 0;
     char msg[256];
-    snprintf(msg, sizeof(msg), "downloading image '%s': %d%% of %lld MiB", r->spec.image.name,
-             pct, total >> 20);
+    snprintf(msg, sizeof(msg), "downloading image '%s': %d%% of %lld MiB", r->spec.image.name, pct,
+             total >> 20);
     vm_record_set(r, "provisioning", 5 + pct * 55 / 100, msg);
     agent_report_soon(r->agent);
 }
@@ -55,8 +55,8 @@ static char *fetch(agent *a, vm_record *r, const vm_spec *s, const char *what, c
     _cleanup_free_ char *name = NULL, *abs = agent_resolve_url(a, url);
     if (asprintf(&name, "%s%s%s", s->image.name, what ? " " : "", what ? what : "") < 0)
         abort();
-    return image_cache_ensure(a->images, name, abs, checksum, format, what ? NULL : on_download,
-                              r, err);
+    return image_cache_ensure(a->images, name, abs, checksum, format, what ? NULL : on_download, r,
+                              err);
 }
 
 /* DATA/vms/<id>/<link> -> the cached file (cache entries never change). */
@@ -81,8 +81,8 @@ static int provision_kernel(agent *a, vm_record *r, const vm_spec *s, cu_error *
                             "image '%s' has no checksummed kernel for direct kernel boot",
                             im->name);
     vm_record_set(r, "provisioning", 62, "fetching the kernel and initrd");
-    _cleanup_free_ char *kernel = fetch(a, r, s, "kernel", im->kernel_url, im->kernel_checksum,
-                                        "vmlinuz", err);
+    _cleanup_free_ char *kernel =
+        fetch(a, r, s, "kernel", im->kernel_url, im->kernel_checksum, "vmlinuz", err);
     if (kernel == NULL || link_into_vm(a, s->id, "vmlinuz", kernel, err) < 0)
         return -1;
     if (!im->initrd_url)
@@ -90,8 +90,8 @@ static int provision_kernel(agent *a, vm_record *r, const vm_spec *s, cu_error *
     if (!im->initrd_checksum)
         return cu_error_set(err, 400, CU_E_INVALID_FIELD, "boot",
                             "image '%s' has an initrd without a checksum", im->name);
-    _cleanup_free_ char *initrd = fetch(a, r, s, "initrd", im->initrd_url, im->initrd_checksum,
-                                        "initrd", err);
+    _cleanup_free_ char *initrd =
+        fetch(a, r, s, "initrd", im->initrd_url, im->initrd_checksum, "initrd", err);
     if (initrd == NULL || link_into_vm(a, s->id, "initrd.img", initrd, err) < 0)
         return -1;
     return 0;
@@ -166,6 +166,11 @@ static int start_vm(agent *a, vm_record *r, const vm_spec *s, cu_error **err)
     rt = r->rt;
     pthread_mutex_unlock(&r->lock);
     if (rt.ssh_port == 0 && (rt.ssh_port = vm_port_allocate(a, r->id, err)) < 0)
+        return -1;
+    if (a->vm_uid_min == 0)
+        rt.uid = 0;
+    else if ((rt.uid < a->vm_uid_min || rt.uid > a->vm_uid_max) &&
+             vm_uid_allocate(a, r->id, &rt.uid, err) < 0)
         return -1;
     vm_record_set(r, "starting", 80, "starting QEMU");
     if (vm_proc_start(a, s, &rt, err) < 0)
@@ -289,9 +294,9 @@ void vm_steps_converge(agent *a, vm_record *r)
         destroy(a, r);
     } else if (ok && vm_snapshots_converge(a, r, &s, &err) < 0) {
         /* The VM is as it was; the order stays unapplied, the error says why. */
-        vm_record_error(r, s.generation, err->code && strcmp(err->code, CU_E_NOT_FOUND) == 0
-                                             ? CU_E_NOT_FOUND
-                                             : "snapshot_failed",
+        vm_record_error(r, s.generation,
+                        err->code && strcmp(err->code, CU_E_NOT_FOUND) == 0 ? CU_E_NOT_FOUND
+                                                                            : "snapshot_failed",
                         err->message);
     } else if (ok && vm_export_converge(a, r, &s, &err) < 0) {
         vm_record_error(r, s.generation, "image_failed", err->message);
@@ -349,8 +354,8 @@ void vm_steps_adopt(agent *a, vm_record *r)
     if (vm_proc_query(a, r->id, status, sizeof(status), &err) < 0) {
         /* Alive but not answering: unsure it is ours and sane; stop it rather
          * than risk the same disk used by two QEMUs. */
-        log_warn("VM %s: QEMU pid %d does not answer QMP (%s); stopping it", r->id,
-                 (int)r->rt.pid, err->message);
+        log_warn("VM %s: QEMU pid %d does not answer QMP (%s); stopping it", r->id, (int)r->rt.pid,
+                 err->message);
         vm_runtime rt = r->rt;
         _cleanup_error_ cu_error *serr = NULL;
         vm_proc_stop(a, r->id, &rt, false, 0, &serr);
@@ -417,7 +422,8 @@ int vm_steps_check_alive(agent *a, vm_record *r)
         log_info("VM %s: guest %s: %s", r->id, guest_status_name(g), message);
     if (!dead)
         return changed;
-    vm_record_set(r, "stopped", 100, "QEMU exited: the guest powered off or crashed (see serial.log)");
+    vm_record_set(r, "stopped", 100,
+                  "QEMU exited: the guest powered off or crashed (see serial.log)");
     record_state(a, r, 0, "stopped");
     return 1;
 }

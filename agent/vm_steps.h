@@ -19,5 +19,9 @@ int vm_steps_check_alive(agent *a, vm_record *r);
 
 /* A free host port for a VM's SSH forward (vm_manager.c owns the table). */
 int vm_port_allocate(agent *a, const char *vm_id, cu_error **err);
+/* A uid of agent.h's range no other VM here has, for the VM's QEMU (-runas):
+ * the first free one from a hash of the id, so it is stable.  Reserved in the
+ * VM's record at once; 503 no_uid when the range is full. */
+int vm_uid_allocate(agent *a, const char *vm_id, unsigned *uid, cu_error **err);
 
 #endif

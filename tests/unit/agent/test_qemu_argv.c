@@ -58,19 +58,21 @@ typedef struct golden_case {
     const char *fw_code; /* NULL: direct kernel boot */
     int vcpus, memory_mib, ssh_port;
     const char *ssh_bind;
+    unsigned runas_uid; /* an agent running as root gives each VM a uid */
 } golden_case;
 
 static const golden_case cases[] = {
     {"aarch64-hvf-uefi", &mac_hvf, "aarch64", "web-1", MAC_RUN, BREW_EDK2, 4, 4096, 2201,
-     "127.0.0.1"},
-    {"aarch64-kvm-uefi", &arm_kvm, "aarch64", "web-1", RUN, AAVMF, 16, 16384, 2202, "0.0.0.0"},
-    {"x86_64-kvm-uefi", &x86_kvm, "x86_64", "web-1", RUN, OVMF, 2, 2048, 2203, "0.0.0.0"},
-    {"x86_64-tcg-uefi", &x86_tcg, "x86_64", "web-1", RUN, OVMF, 2, 1024, 2204, "127.0.0.1"},
-    {"x86_64-tcg-kernel", &x86_tcg, "x86_64", "web-1", RUN, NULL, 1, 1024, 2205, "127.0.0.1"},
+     "127.0.0.1", 0},
+    {"aarch64-kvm-uefi", &arm_kvm, "aarch64", "web-1", RUN, AAVMF, 16, 16384, 2202, "0.0.0.0", 0},
+    {"x86_64-kvm-uefi", &x86_kvm, "x86_64", "web-1", RUN, OVMF, 2, 2048, 2203, "0.0.0.0",
+     1879048200u},
+    {"x86_64-tcg-uefi", &x86_tcg, "x86_64", "web-1", RUN, OVMF, 2, 1024, 2204, "127.0.0.1", 0},
+    {"x86_64-tcg-kernel", &x86_tcg, "x86_64", "web-1", RUN, NULL, 1, 1024, 2205, "127.0.0.1", 0},
     {"x86_64-tcg-comma-dir", &x86_tcg, "x86_64", "web,1", ODD_RUN, OVMF, 2, 1024, 2206,
-     "127.0.0.1"},
+     "127.0.0.1", 0},
     {"aarch64-tcg-on-x86_64", &x86_kvm, "aarch64", "arm-1", RUN, AAVMF, 12, 2048, 2207,
-     "127.0.0.1"},
+     "127.0.0.1", 0},
 };
 enum { HVF, ARM_KVM, X86_KVM, X86_TCG, X86_KERNEL, COMMA_DIR, CROSS };
 
@@ -95,7 +97,8 @@ static qemu_launch launch_of(const golden_case *c, launch_files *f)
                      .disk_path = f->disk,
                      .seed_path = f->seed,
                      .ssh_port = c->ssh_port,
-                     .ssh_bind = c->ssh_bind};
+                     .ssh_bind = c->ssh_bind,
+                     .runas_uid = c->runas_uid};
     if (c->fw_code) {
         l.fw_code = c->fw_code;
         l.fw_vars = f->vars;
