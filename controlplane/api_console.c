@@ -32,6 +32,8 @@
 
 static const char *const types[] = {"vnc", "serial", NULL};
 
+#define CONSOLE_WHAT "its screen and serial console"
+
 static void iso_ms(long long ms, char out[32])
 {
     time_t secs = (time_t)(ms / 1000);
@@ -39,28 +41,6 @@ static void iso_ms(long long ms, char out[32])
     gmtime_r(&secs, &tm);
     size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(out + n, 32 - n, ".%03lldZ", ms % 1000);
-}
-
-/* The VM and its host, if it runs on one that is up: 1, or -1 (err set). */
-static int running_vm(cp_app *app, const char *ref, json_t **vm, cu_error **err)
-{
-    int r = store_get(app->store, vm, err,
-                      "SELECT v.id, v.name, v.state, h.name AS host, h.state AS host_state,"
-                      " h.api_url, h.console_url, h.order_token FROM vms v"
-                      " LEFT JOIN hosts h ON h.id = v.host_id WHERE v.id = ?1 OR v.name = ?1",
-                      "s", ref);
-    if (r <= 0)
-        return r < 0 ? -1 : api_not_found(err, "VM", ref);
-    const char *name = cu_json_str(*vm, "name");
-    if (strcmp(cu_json_str(*vm, "state"), "running") != 0)
-        return cu_error_set(err, 409, CU_E_CONFLICT, NULL,
-                            "VM '%s' is %s: its screen and serial console are there while it runs", name,
-                            cu_json_str(*vm, "state"));
-    if (strcmp(cu_json_str(*vm, "host_state") ?: "", "up") != 0)
-        return cu_error_set(err, 503, "console_unavailable", NULL,
-                            "the consoles of VM '%s' cannot be reached: its host '%s' is %s", name,
-                            cu_json_str(*vm, "host") ?: "?", cu_json_str(*vm, "host_state") ?: "gone");
-    return 1;
 }
 
 int api_vms_console(http_request *req, http_response *resp, cu_error **err)
@@ -73,7 +53,7 @@ int api_vms_console(http_request *req, http_response *resp, cu_error **err)
         return -1;
     type = type ? type : "vnc";
     json_t *row = NULL;
-    if (running_vm(APP(req), req->params[0], &row, err) < 0) {
+    if (api_running_vm(APP(req), req->params[0], CONSOLE_WHAT, "console_unavailable", &row, err) < 0) {
         json_decref(row);
         return -1;
     }
@@ -108,7 +88,7 @@ int api_vms_screenshot(http_request *req, http_response *resp, cu_error **err)
         return cu_error_set(err, 400, CU_E_INVALID_FIELD, "size",
                             "size must be a width in pixels from 16 to 4096, got '%.32s'", size);
     json_t *row = NULL;
-    if (running_vm(app, req->params[0], &row, err) < 0) {
+    if (api_running_vm(app, req->params[0], CONSOLE_WHAT, "console_unavailable", &row, err) < 0) {
         json_decref(row);
         return -1;
     }
