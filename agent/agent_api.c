@@ -145,8 +145,8 @@ static int stats(http_request *req, http_response *resp, cu_error **err)
     const char *state = cu_json_str(vm, "state");
     if (strcmp(state, "running") != 0)
         return cu_error_set(err, 409, CU_E_CONFLICT, NULL,
-                            "VM '%s' is %s: its CPU and memory figures are there while it runs",
-                            id, state);
+                            "VM '%s' is %s: its CPU and memory figures are there while it runs", id,
+                            state);
     pid_t pid = vm_proc_pid(AGENT(req), id);
     proc_usage u;
     if (pid == 0 || proc_usage_sample(pid, &u, err) < 0) {

@@ -16,16 +16,15 @@
 #include <sys/proc_info.h>
 #endif
 
-int proc_usage_parse_stat(const char *text, long ticks_per_s, double *cpu_seconds,
-                          cu_error **err)
+int proc_usage_parse_stat(const char *text, long ticks_per_s, double *cpu_seconds, cu_error **err)
 {
     /* "pid (comm) state ppid pgrp session tty_nr tpgid flags minflt
      * cminflt majflt cmajflt utime stime ...": after the last ')' come
      * field 3 (state) to 13, then utime (14) and stime (15). */
     const char *p = strrchr(text, ')');
     unsigned long long utime, stime;
-    if (p == NULL ||
-        sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
+    if (p == NULL || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
+                            &stime) != 2)
         return cu_error_set(err, 500, CU_E_INTERNAL, NULL,
                             "a /proc stat line without utime and stime: '%.80s'", text);
     if (ticks_per_s <= 0)
@@ -35,8 +34,7 @@ int proc_usage_parse_stat(const char *text, long ticks_per_s, double *cpu_second
     return 0;
 }
 
-int proc_usage_parse_statm(const char *text, long page_size, long long *rss_bytes,
-                           cu_error **err)
+int proc_usage_parse_statm(const char *text, long page_size, long long *rss_bytes, cu_error **err)
 {
     /* "size resident shared text lib data dt", in pages. */
     long long size, resident;

@@ -27,10 +27,8 @@ int proc_usage_sample(pid_t pid, proc_usage *out, cu_error **err);
  * sysconf(_SC_CLK_TCK)).  The command name (field 2) is in parentheses
  * and may itself hold spaces and parentheses: fields are counted from
  * the last ')'. */
-int proc_usage_parse_stat(const char *text, long ticks_per_s, double *cpu_seconds,
-                          cu_error **err);
+int proc_usage_parse_stat(const char *text, long ticks_per_s, double *cpu_seconds, cu_error **err);
 /* A /proc/<pid>/statm line -> resident pages (field 2) * `page_size`. */
-int proc_usage_parse_statm(const char *text, long page_size, long long *rss_bytes,
-                           cu_error **err);
+int proc_usage_parse_statm(const char *text, long page_size, long long *rss_bytes, cu_error **err);
 
 #endif

@@ -83,13 +83,14 @@ int api_running_vm(cp_app *app, const char *ref, const char *what, const char *u
         return r < 0 ? -1 : api_not_found(err, "VM", ref);
     const char *name = cu_json_str(*vm, "name");
     if (strcmp(cu_json_str(*vm, "state"), "running") != 0)
-        return cu_error_set(err, 409, CU_E_CONFLICT, NULL, "VM '%s' is %s: %s are there while it runs",
-                            name, cu_json_str(*vm, "state"), what);
+        return cu_error_set(err, 409, CU_E_CONFLICT, NULL,
+                            "VM '%s' is %s: %s are there while it runs", name,
+                            cu_json_str(*vm, "state"), what);
     if (strcmp(cu_json_str(*vm, "host_state") ?: "", "up") != 0)
         return cu_error_set(err, 503, unavailable, NULL,
                             "VM '%s' is on host '%s', which is %s: %s cannot be reached", name,
-                            cu_json_str(*vm, "host") ?: "?", cu_json_str(*vm, "host_state") ?: "gone",
-                            what);
+                            cu_json_str(*vm, "host") ?: "?",
+                            cu_json_str(*vm, "host_state") ?: "gone", what);
     return 1;
 }
 

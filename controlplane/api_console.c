@@ -27,12 +27,9 @@
 #include "fsutil.h"
 #include "ids.h"
 #include "json_util.h"
-#include "store.h"
 #include "validate.h"
 
 static const char *const types[] = {"vnc", "serial", NULL};
-
-#define CONSOLE_WHAT "its screen and serial console"
 
 static void iso_ms(long long ms, char out[32])
 {
@@ -41,6 +38,13 @@ static void iso_ms(long long ms, char out[32])
     gmtime_r(&secs, &tm);
     size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(out + n, 32 - n, ".%03lldZ", ms % 1000);
+}
+
+/* The VM and its host, if it runs on one that is up (api.h). */
+static int running_vm(cp_app *app, const char *ref, json_t **vm, cu_error **err)
+{
+    return api_running_vm(app, ref, "its screen and serial console", "console_unavailable", vm,
+                          err);
 }
 
 int api_vms_console(http_request *req, http_response *resp, cu_error **err)
@@ -53,7 +57,7 @@ int api_vms_console(http_request *req, http_response *resp, cu_error **err)
         return -1;
     type = type ? type : "vnc";
     json_t *row = NULL;
-    if (api_running_vm(APP(req), req->params[0], CONSOLE_WHAT, "console_unavailable", &row, err) < 0) {
+    if (running_vm(APP(req), req->params[0], &row, err) < 0) {
         json_decref(row);
         return -1;
     }
@@ -88,7 +92,7 @@ int api_vms_screenshot(http_request *req, http_response *resp, cu_error **err)
         return cu_error_set(err, 400, CU_E_INVALID_FIELD, "size",
                             "size must be a width in pixels from 16 to 4096, got '%.32s'", size);
     json_t *row = NULL;
-    if (api_running_vm(app, req->params[0], CONSOLE_WHAT, "console_unavailable", &row, err) < 0) {
+    if (running_vm(app, req->params[0], &row, err) < 0) {
         json_decref(row);
         return -1;
     }

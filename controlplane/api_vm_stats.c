@@ -37,10 +37,9 @@ static int host_refused(const json_t *vm, long status, const json_t *reply, cu_e
     if (status == 409)
         return cu_error_set(err, 409, CU_E_CONFLICT, NULL, "%s",
                             why ? why : "the VM does not run on its host");
-    return cu_error_set(err, 502, "host_error", NULL,
-                        "host '%s' answered HTTP %ld for the figures of VM '%s': %s",
-                        cu_json_str(vm, "host"), status, cu_json_str(vm, "name"),
-                        why ? why : "no error message");
+    return cu_error_set(
+        err, 502, "host_error", NULL, "host '%s' answered HTTP %ld for the figures of VM '%s': %s",
+        cu_json_str(vm, "host"), status, cu_json_str(vm, "name"), why ? why : "no error message");
 }
 
 int api_vms_stats(http_request *req, http_response *resp, cu_error **err)

@@ -46,10 +46,9 @@ static void stat_cut_short_is_refused(void **state)
     (void)state;
     double cpu = -1;
     static const char *const bad[] = {
-        "",
-        "4242 qemu S 1 2 3",                       /* no parentheses */
-        "4242 (qemu) S 1 4241 4241 0 -1 4194624 51230 0 12 0 1234", /* no stime */
-        "4242 (qemu) S 1 4241 4241 0 -1 4194624 51230 0 12 0 x 566",  /* not a number */
+        "", "4242 qemu S 1 2 3",                                     /* no parentheses */
+        "4242 (qemu) S 1 4241 4241 0 -1 4194624 51230 0 12 0 1234",  /* no stime */
+        "4242 (qemu) S 1 4241 4241 0 -1 4194624 51230 0 12 0 x 566", /* not a number */
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         cu_error *err = NULL;
@@ -69,7 +68,8 @@ static void statm_is_resident_pages_times_page_size(void **state)
     (void)state;
     long long rss = -1;
     cu_error *err = NULL;
-    assert_int_equal(proc_usage_parse_statm("356620 34567 2050 1869 0 120000 0\n", 4096, &rss, &err), 0);
+    assert_int_equal(
+        proc_usage_parse_statm("356620 34567 2050 1869 0 120000 0\n", 4096, &rss, &err), 0);
     assert_int_equal(rss, 34567LL * 4096);
     assert_int_equal(proc_usage_parse_statm("10 3", 16384, &rss, &err), 0);
     assert_int_equal(rss, 3 * 16384);
