@@ -9,15 +9,18 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <string.h>
+#include <time.h>
 
 #include "agent.h"
 #include "agent_metrics.h"
 #include "ids.h"
 #include "json_util.h"
+#include "proc_usage.h"
 #include "screenshot.h"
 #include "version.h"
 #include "vm_export.h"
 #include "vm_manager.h"
+#include "vm_proc.h"
 
 #define AGENT(req) ((agent *)(req)->app)
 #define ROLE_CONTROL_PLANE 1u
@@ -117,6 +120,52 @@ static int screenshot(http_request *req, http_response *resp, cu_error **err)
     return 0;
 }
 
+/* Now as "2026-12-05T05:02:00.123Z" (the control plane's timestamps). */
+static void iso_now(char out[32])
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + n, 32 - n, ".%03ldZ", ts.tv_nsec / 1000000);
+}
+
+/* GET /v1/vms/{id}/stats: what the running VM's QEMU uses now
+ * (proc_usage.h) beside the memory its order gives it.  404 for a VM this
+ * host does not know, 409 while it does not run. */
+static int stats(http_request *req, http_response *resp, cu_error **err)
+{
+    const char *id = req->params[0];
+    if (vm_id_check("id", id, err) < 0)
+        return -1;
+    json_auto_t *vm = vm_status_one(AGENT(req), id);
+    if (vm == NULL)
+        return cu_error_set(err, 404, CU_E_NOT_FOUND, NULL, "no VM '%s' on this host", id);
+    const char *state = cu_json_str(vm, "state");
+    if (strcmp(state, "running") != 0)
+        return cu_error_set(err, 409, CU_E_CONFLICT, NULL,
+                            "VM '%s' is %s: its CPU and memory figures are there while it runs", id,
+                            state);
+    pid_t pid = vm_proc_pid(AGENT(req), id);
+    proc_usage u;
+    if (pid == 0 || proc_usage_sample(pid, &u, err) < 0) {
+        if (pid && (*err)->status != 404)
+            return cu_error_wrap(err, "the figures of VM '%s'", id);
+        cu_error_free(*err); /* gone: the watcher marks it stopped within a second */
+        *err = NULL;
+        return cu_error_set(err, 409, CU_E_CONFLICT, NULL,
+                            "VM '%s' has no QEMU process now: it has just stopped", id);
+    }
+    char at[32];
+    iso_now(at);
+    json_int_t memory_mib = json_integer_value(json_object_get(vm, "memory_mib"));
+    resp->body = json_pack("{s:s, s:f, s:I, s:I, s:s}", "vm_id", id, "cpu_seconds", u.cpu_seconds,
+                           "rss_bytes", (json_int_t)u.rss_bytes, "memory_bytes",
+                           memory_mib * 1048576, "sampled_at", at);
+    return 0;
+}
+
 /* GET /v1/vms/{id}/exports/{image}: an image made of the VM's disk. */
 static int export_get(http_request *req, http_response *resp, cu_error **err)
 {
@@ -141,5 +190,6 @@ const http_route agent_routes[] = {
     {"DELETE", "/v1/vms/{id}", del, ROLE_CONTROL_PLANE},
     {"GET", "/v1/vms/{id}/exports/{image}", export_get, ROLE_CONTROL_PLANE},
     {"GET", "/v1/vms/{id}/screenshot", screenshot, ROLE_CONTROL_PLANE},
+    {"GET", "/v1/vms/{id}/stats", stats, ROLE_CONTROL_PLANE},
 };
 const size_t agent_nroutes = sizeof(agent_routes) / sizeof(agent_routes[0]);

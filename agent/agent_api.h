@@ -5,6 +5,8 @@
  *   PUT    /v1/vms/{id}          the whole spec (idempotent) → 202
  *   DELETE /v1/vms/{id}          destroy the VM, its disk and files → 202
  *   GET    /v1/vms/{id}/screenshot, /exports/{image}
+ *   GET    /v1/vms/{id}/stats    {"vm_id","cpu_seconds","rss_bytes","memory_bytes","sampled_at"}
+ *                                of the running VM's QEMU (409 while it does not run)
  *   GET    /metrics              Prometheus text (agent_metrics.h)
  * Every call but health needs the order token this agent gave the control
  * plane when it joined. */

@@ -5,9 +5,8 @@
  * server), console viewers and bytes (the console proxy's thread).  Read
  * at each scrape into a registry of its own, rendered after and freed (so
  * a VM that is gone leaves no series behind): the VMs by state and, for
- * each running VM, its QEMU's CPU time and resident memory from
- * /proc/<pid>/stat and /proc/<pid>/status.  Where /proc is missing (not
- * Linux) the per-VM figures are left out without a word. */
+ * each VM whose QEMU is alive, its CPU time and resident memory
+ * (proc_usage.h). */
 #define _GNU_SOURCE
 #include "agent_metrics.h"
 
@@ -20,6 +19,7 @@
 #include "agent.h"
 #include "json_util.h"
 #include "metrics.h"
+#include "proc_usage.h"
 #include "vm_manager.h"
 #include "vm_proc.h"
 
@@ -61,61 +61,6 @@ void agent_metrics_console_bytes(const char *kind, const char *direction, size_t
     metric_add(m_bytes, (const char *[]){kind, direction}, (double)n);
 }
 
-/* ---- per VM, from /proc ---------------------------------------------- */
-
-/* utime + stime of `pid` in seconds: 0, or -1 (no /proc, or gone). */
-static int proc_cpu_seconds(pid_t pid, double *out)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "re");
-    if (f == NULL)
-        return -1;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    /* The command name may hold spaces and parentheses: fields are
-     * counted from the last ')'.  After it: state (field 3) ... utime
-     * (14), stime (15). */
-    char *p = strrchr(buf, ')');
-    unsigned long long utime, stime;
-    if (p == NULL || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
-                            &stime) != 2)
-        return -1;
-    long ticks = sysconf(_SC_CLK_TCK);
-    *out = (double)(utime + stime) / (double)(ticks > 0 ? ticks : 100);
-    return 0;
-}
-
-/* VmRSS of `pid` in bytes: 0, or -1. */
-static int proc_rss_bytes(pid_t pid, double *out)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "re");
-    if (f == NULL)
-        return -1;
-    int found = 0;
-    unsigned long long kib = 0;
-    while (!found && fgets(line, sizeof(line), f))
-        found = sscanf(line, "VmRSS: %llu kB", &kib) == 1;
-    fclose(f);
-    if (!found)
-        return -1;
-    *out = (double)kib * 1024.0;
-    return 0;
-}
-
-/* The QEMU of VM `id` when it runs and is still ours (pid and start time). */
-static pid_t running_qemu(agent *a, const char *id)
-{
-    vm_runtime rt;
-    cu_error *err = NULL;
-    int r = vm_runtime_load(a, id, &rt, &err);
-    cu_error_free(err);
-    return r > 0 && rt.pid > 0 && vm_proc_alive(&rt) ? rt.pid : 0; /* 1: loaded */
-}
-
 /* VMs by state and each running VM's CPU and memory, as exposition text. */
 static char *vm_figures(agent *a)
 {
@@ -128,8 +73,8 @@ static char *vm_figures(agent *a)
         metrics_gauge(reg, "cumulus_agent_vms", "VMs on this host by state.", 1, state_label);
     metric *cpu = metrics_counter(reg, "cumulus_vm_cpu_seconds_total",
                                   "CPU time a VM's QEMU has used (user + system).", 1, vm_label);
-    metric *mem = metrics_gauge(reg, "cumulus_vm_memory_bytes",
-                                "Resident memory of a VM's QEMU (VmRSS).", 1, vm_label);
+    metric *mem = metrics_gauge(reg, "cumulus_vm_memory_rss_bytes",
+                                "Resident memory of a VM's QEMU (its RSS).", 1, vm_label);
     for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
         metric_set(by_state, &states[i], 0);
     json_t *vms = vm_status_all(a);
@@ -142,12 +87,14 @@ static char *vm_figures(agent *a)
         if (id == NULL || state == NULL)
             continue;
         metric_add(by_state, &state, 1);
-        pid_t pid = running_qemu(a, id); /* also while starting or stopping */
-        double v;
-        if (pid > 0 && proc_cpu_seconds(pid, &v) == 0)
-            metric_add(cpu, &id, v);
-        if (pid > 0 && proc_rss_bytes(pid, &v) == 0)
-            metric_set(mem, &id, v);
+        pid_t pid = vm_proc_pid(a, id); /* also while starting or stopping */
+        proc_usage u;
+        cu_error *perr = NULL;
+        if (pid > 0 && proc_usage_sample(pid, &u, &perr) == 0) {
+            metric_add(cpu, &id, u.cpu_seconds);
+            metric_set(mem, &id, (double)u.rss_bytes);
+        }
+        cu_error_free(perr); /* gone meanwhile: no series this time */
     }
     json_decref(vms);
     char *text = metrics_render(reg);

@@ -116,6 +116,15 @@ bool vm_proc_alive(const vm_runtime *rt)
     return rt->start_time == 0 || now == 0 || now == rt->start_time;
 }
 
+pid_t vm_proc_pid(const agent *a, const char *id)
+{
+    vm_runtime rt;
+    cu_error *err = NULL;
+    int loaded = vm_runtime_load(a, id, &rt, &err); /* 1: read, 0: no state.json */
+    cu_error_free(err);
+    return loaded > 0 && rt.pid > 0 && vm_proc_alive(&rt) ? rt.pid : 0;
+}
+
 static int read_pidfile(const char *path, pid_t *pid, cu_error **err)
 {
     for (int tries = 0; tries < 50; tries++) {

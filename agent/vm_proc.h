@@ -39,6 +39,10 @@ int vm_runtime_save(const agent *a, const char *id, const vm_runtime *rt, cu_err
 
 /* Is the recorded process alive and still QEMU we started? */
 bool vm_proc_alive(const vm_runtime *rt);
+/* The pid of VM `id`'s QEMU as state.json records it, when that process
+ * is alive and still ours (vm_proc_alive); 0 otherwise.  Reads the file,
+ * not the VM's record, so it needs no lock (for /metrics and stats). */
+pid_t vm_proc_pid(const agent *a, const char *id);
 /* A QEMU of this VM that state.json does not name (the agent died between
  * starting it and saving its pid): found through QEMU's own pidfile and
  * checked against its command line.  Fills pid, start time and port. */

@@ -10,6 +10,8 @@
 
 #include "api_metrics.h"
 #include "events.h"
+#include "json_util.h"
+#include "store.h"
 
 #define ADMIN ROLE_ADMIN
 
@@ -45,6 +47,7 @@ const http_route cp_routes[] = {
     {"GET", "/v1/vms/{id}/cloud-init", api_vms_cloud_init, ADMIN},
     {"POST", "/v1/vms/{id}/console", api_vms_console, ADMIN},
     {"GET", "/v1/vms/{id}/screenshot", api_vms_screenshot, ADMIN},
+    {"GET", "/v1/vms/{id}/stats", api_vms_stats, ADMIN},
     {"GET", "/v1/vms/{id}/snapshots", api_snapshots_list, ADMIN},
     {"POST", "/v1/vms/{id}/snapshots", api_snapshots_create, ADMIN},
     {"GET", "/v1/vms/{id}/snapshots/{snapshot}", api_snapshots_get, ADMIN},
@@ -66,6 +69,29 @@ const size_t cp_nroutes = sizeof(cp_routes) / sizeof(cp_routes[0]);
 int api_not_found(cu_error **err, const char *kind, const char *ref)
 {
     return cu_error_set(err, 404, CU_E_NOT_FOUND, NULL, "no %s '%s'", kind, ref);
+}
+
+int api_running_vm(cp_app *app, const char *ref, const char *what, const char *unavailable,
+                   json_t **vm, cu_error **err)
+{
+    int r = store_get(app->store, vm, err,
+                      "SELECT v.id, v.name, v.state, h.name AS host, h.state AS host_state,"
+                      " h.api_url, h.console_url, h.order_token FROM vms v"
+                      " LEFT JOIN hosts h ON h.id = v.host_id WHERE v.id = ?1 OR v.name = ?1",
+                      "s", ref);
+    if (r <= 0)
+        return r < 0 ? -1 : api_not_found(err, "VM", ref);
+    const char *name = cu_json_str(*vm, "name");
+    if (strcmp(cu_json_str(*vm, "state"), "running") != 0)
+        return cu_error_set(err, 409, CU_E_CONFLICT, NULL,
+                            "VM '%s' is %s: %s are there while it runs", name,
+                            cu_json_str(*vm, "state"), what);
+    if (strcmp(cu_json_str(*vm, "host_state") ?: "", "up") != 0)
+        return cu_error_set(err, 503, unavailable, NULL,
+                            "VM '%s' is on host '%s', which is %s: %s cannot be reached", name,
+                            cu_json_str(*vm, "host") ?: "?",
+                            cu_json_str(*vm, "host_state") ?: "gone", what);
+    return 1;
 }
 
 static int parse_count(const char *name, const char *text, long long min, long long max,

@@ -32,6 +32,15 @@ int api_page_parse(http_request *req, api_page *page, cu_error **err);
 void api_page_respond(http_request *req, http_response *resp, const char *key, json_t *rows,
                       const api_page *page, const char *filters);
 
+/* The VM `ref` (id or name) with its host's name, state, api_url,
+ * console_url and order_token, for what is fetched live from the host:
+ * 1 when the VM runs on a host that is up; else -1 with 404, 409 ("VM 'x'
+ * is stopped: <what> are there while it runs") or 503 with code
+ * `unavailable` (the host is down or gone).  *vm may be set on failure too:
+ * the caller frees it. */
+int api_running_vm(cp_app *app, const char *ref, const char *what, const char *unavailable,
+                   json_t **vm, cu_error **err);
+
 /* Answers 202 with Location: /v1/operations/{id} and {"operation": op, ...extra}. */
 void api_accepted(http_response *resp, json_t *op, json_t *extra);
 
@@ -51,6 +60,7 @@ int api_images_import(http_request *, http_response *, cu_error **);
 int api_images_bake(http_request *, http_response *, cu_error **);
 int api_vms_console(http_request *, http_response *, cu_error **);
 int api_vms_screenshot(http_request *, http_response *, cu_error **);
+int api_vms_stats(http_request *, http_response *, cu_error **);
 int api_images_file(http_request *, http_response *, cu_error **);
 int api_keys_list(http_request *, http_response *, cu_error **);
 int api_keys_get(http_request *, http_response *, cu_error **);

@@ -27,7 +27,6 @@
 #include "fsutil.h"
 #include "ids.h"
 #include "json_util.h"
-#include "store.h"
 #include "validate.h"
 
 static const char *const types[] = {"vnc", "serial", NULL};
@@ -41,26 +40,11 @@ static void iso_ms(long long ms, char out[32])
     snprintf(out + n, 32 - n, ".%03lldZ", ms % 1000);
 }
 
-/* The VM and its host, if it runs on one that is up: 1, or -1 (err set). */
+/* The VM and its host, if it runs on one that is up (api.h). */
 static int running_vm(cp_app *app, const char *ref, json_t **vm, cu_error **err)
 {
-    int r = store_get(app->store, vm, err,
-                      "SELECT v.id, v.name, v.state, h.name AS host, h.state AS host_state,"
-                      " h.api_url, h.console_url, h.order_token FROM vms v"
-                      " LEFT JOIN hosts h ON h.id = v.host_id WHERE v.id = ?1 OR v.name = ?1",
-                      "s", ref);
-    if (r <= 0)
-        return r < 0 ? -1 : api_not_found(err, "VM", ref);
-    const char *name = cu_json_str(*vm, "name");
-    if (strcmp(cu_json_str(*vm, "state"), "running") != 0)
-        return cu_error_set(err, 409, CU_E_CONFLICT, NULL,
-                            "VM '%s' is %s: its screen and serial console are there while it runs", name,
-                            cu_json_str(*vm, "state"));
-    if (strcmp(cu_json_str(*vm, "host_state") ?: "", "up") != 0)
-        return cu_error_set(err, 503, "console_unavailable", NULL,
-                            "the consoles of VM '%s' cannot be reached: its host '%s' is %s", name,
-                            cu_json_str(*vm, "host") ?: "?", cu_json_str(*vm, "host_state") ?: "gone");
-    return 1;
+    return api_running_vm(app, ref, "its screen and serial console", "console_unavailable", vm,
+                          err);
 }
 
 int api_vms_console(http_request *req, http_response *resp, cu_error **err)

@@ -8,8 +8,9 @@
 // watch its state reach running without a reload, its screen thumbnail
 // and SSH command; open the console and find noVNC's canvas not blank
 // (through the webui's own origin), open the serial console and talk to
-// the guest, take a snapshot, delete the VM after confirming and see it
-// disappear.  A PNG of each page goes to CUMULUS_BROWSER_ARTIFACTS.
+// the guest, see its CPU and memory graphs (and the polling stop once the
+// page is left), take a snapshot, delete the VM after confirming and see
+// it disappear.  A PNG of each page goes to CUMULUS_BROWSER_ARTIFACTS.
 import { test as nodeTest, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -263,6 +264,50 @@ test('the serial console: the guest\'s output so far, then what is typed reaches
   await shot('11-serial');
 });
 
+// Pixels of about this colour on a canvas (the graphs' lines are drawn
+// in their own colours, antialiased at the edges).
+function linePixels([id, rgb]) {
+  const c = document.getElementById(id);
+  if (!c || !c.width) return 0;
+  const { data } = c.getContext('2d').getImageData(0, 0, c.width, c.height);
+  let n = 0;
+  for (let i = 0; i < data.length; i += 4) {
+    if (data[i + 3] > 200 && Math.abs(data[i] - rgb[0]) + Math.abs(data[i + 1] - rgb[1]) + Math.abs(data[i + 2] - rgb[2]) < 60) n++;
+  }
+  return n;
+}
+
+test('the VM\'s page graphs its CPU and memory with the figures now; leaving it stops the polling', async () => {
+  const asked = [];
+  const onRequest = (r) => { if (/\/api\/v1\/vms\/[^/]+\/stats$/.test(new URL(r.url()).pathname)) asked.push(r.url()); };
+  page.on('request', onRequest);
+  try {
+    await go('#/vms/web-1');
+    await page.locator('#vm-stats').waitFor();
+    // Two samples 3 s apart make the first CPU figure.
+    await page.waitForFunction(() => /^CPU \d+(\.\d)? %$/.test(document.querySelector('#stats-cpu')?.textContent ?? ''), null, { timeout: 20000 });
+    assert.match(await text('#stats-memory'), /^Memory \d+(\.\d)? (MiB|GiB) resident \(size: 128 MiB\)$/);
+    assert.equal(await text('#stats-message'), '', 'no word of figures missing');
+    await page.waitForFunction(linePixels, ['stats-cpu-graph', [0x1f, 0x6f, 0xeb]], { timeout: 10000 });
+    assert.ok(await page.evaluate(linePixels, ['stats-memory-graph', [0x13, 0x73, 0x33]]) > 0, 'the RSS line is drawn');
+    assert.ok(await page.evaluate(linePixels, ['stats-memory-graph', [0xa1, 0x5c, 0x00]]) > 50, 'the size\'s memory line is drawn');
+    await shot('12-vm-stats');
+  } finally {
+    page.off('request', onRequest);
+  }
+  assert.ok(asked.length >= 2, `asked ${asked.length} times`);
+  page.on('request', onRequest);
+  try {
+    await go('#/vms');
+    await page.locator('#vm-rows').waitFor();
+    const before = asked.length;
+    await page.waitForTimeout(4000);
+    assert.equal(asked.length, before, 'the stats are still asked for after leaving the VM\'s page');
+  } finally {
+    page.off('request', onRequest);
+  }
+});
+
 test('a snapshot taken from the VM\'s page becomes ready', async () => {
   await go('#/vms/web-1');
   await page.locator('#snapshot-form').waitFor();
@@ -272,7 +317,7 @@ test('a snapshot taken from the VM\'s page becomes ready', async () => {
   await page.click('#take-snapshot');
   await page.locator('#snapshot-rows tr[data-snapshot-name="first"][data-state="ready"]').waitFor({ timeout: SLOW });
   assert.equal(await page.locator('#snapshot-form-error').innerText(), '');
-  await shot('12-snapshot');
+  await shot('13-snapshot');
 });
 
 test('deleting the VM asks first; once confirmed it disappears from the list', async () => {
@@ -282,7 +327,7 @@ test('deleting the VM asks first; once confirmed it disappears from the list', a
   const dialog = page.locator('dialog[open]');
   await dialog.waitFor();
   assert.match(await dialog.innerText(), /Delete web-1\?/);
-  await shot('13-delete-confirm');
+  await shot('14-delete-confirm');
   await dialog.locator('button:has-text("Cancel")').click();
   await dialog.waitFor({ state: 'detached' });
   assert.equal((await cp.get('/v1/vms/web-1')).body.desired_state, 'running', 'cancel deletes nothing');
@@ -296,7 +341,7 @@ test('deleting the VM asks first; once confirmed it disappears from the list', a
   assert.equal(await page.locator('#vm-rows tr[data-vm-name="web-1"]').count(), 0);
   assert.equal((await cp.get('/v1/vms/web-1')).status, 404);
   assert.equal(await page.evaluate(() => window.noReloadMark), 'still here', 'the page was reloaded');
-  await shot('14-vm-deleted');
+  await shot('15-vm-deleted');
 });
 
 test('no script error happened in the page', () => {

@@ -1,8 +1,8 @@
 // The dashboard's modules that need no page, under node: the Server-Sent
 // Events parser (chunks cut anywhere, CRLF, id-only blocks, retry,
 // comments), the live event stream's reconnection from the last event
-// seen (after=) with a stand-in fetch, and the user-data hint of the
-// create form.
+// seen (after=) with a stand-in fetch, the user-data hint of the
+// create form, and the CPU and memory series of a VM's graphs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
@@ -18,6 +18,7 @@ globalThis.sessionStorage = {
 
 const { SseParser, ...events } = await import(new URL('events.js', STATIC));
 const { userDataHint } = await import(new URL('create.js', STATIC));
+const { StatsSeries, WINDOW_MS, percentText, unavailableText } = await import(new URL('statseries.js', STATIC));
 
 test('the SSE parser: blocks whatever the chunks, CRLF, multi-line data, id-only blocks, retry, comments', () => {
   const text = 'retry: 1500\nid: 41\n\n: keep-alive\n\nid: 42\nevent: vm.state_changed\ndata: {"a":1}\n\n'
@@ -85,4 +86,38 @@ test('the user-data hint says what cloud-init will make of it, and what is wrong
   assert.match(userDataHint('#!/bin/sh\necho hi\n').text, /script \(\/bin\/sh\)/);
   assert.equal(userDataHint('packages: [nginx]\n').kind, 'error');
   assert.equal(userDataHint(`#!/bin/sh\n${'x'.repeat(70000)}`).kind, 'error');
+});
+
+test('the CPU and memory series: CPU % from the counter\'s growth over the sample times, five minutes kept, a restarted QEMU starts again', () => {
+  const at = (s) => new Date(Date.UTC(2026, 11, 5, 5, 0, 0) + s * 1000).toISOString();
+  const sample = (s, cpu, rss = 100 << 20) => ({ vm_id: 'vm-a', cpu_seconds: cpu, rss_bytes: rss, memory_bytes: 128 << 20, sampled_at: at(s) });
+  const series = new StatsSeries();
+  assert.equal(series.latest(), null);
+  series.add(sample(0, 10));
+  assert.deepEqual(series.latest(), { cpuPercent: null, rss: 100 << 20, memory: 128 << 20 }, 'one sample: no CPU % yet');
+  series.add(sample(3, 10.6));
+  assert.ok(Math.abs(series.latest().cpuPercent - 20) < 1e-9, '0.6 s of CPU in 3 s: 20 %');
+  series.add(sample(5, 14.6, 110 << 20)); // two vCPUs busy
+  assert.ok(Math.abs(series.latest().cpuPercent - 200) < 1e-9, 'past 100 % with several cores');
+  assert.equal(series.latest().rss, 110 << 20);
+  series.add(sample(5, 15)); // the same time again: ignored
+  series.add(sample(4, 15)); // older: ignored
+  assert.equal(series.samples.length, 3);
+  assert.deepEqual(series.cpuPercent().map((p) => Math.round(p.v)), [20, 200]);
+  assert.deepEqual(series.rss().map((p) => p.v), [100 << 20, 100 << 20, 110 << 20]);
+
+  for (let s = 8; s <= 8 + WINDOW_MS / 1000; s += 3) series.add(sample(s, 15 + s / 100));
+  const ts = series.samples.map((x) => x.t);
+  assert.ok(ts.at(-1) - ts[0] <= WINDOW_MS, 'no more than five minutes kept');
+  assert.ok(ts.at(-1) - ts[0] >= WINDOW_MS - 3000, 'but all of them');
+
+  series.add(sample(400, 0.5)); // the counter went back: a new QEMU
+  assert.equal(series.samples.length, 1);
+  assert.equal(series.latest().cpuPercent, null);
+
+  assert.equal(percentText(12.345), '12.3 %');
+  assert.equal(percentText(201.6), '202 %');
+  assert.equal(percentText(null), '–');
+  assert.match(unavailableText(null, 'stopped'), /while the VM runs \(it is stopped\)/);
+  assert.match(unavailableText({ status: 504, message: 'host \'h\' did not answer' }, 'running'), /unavailable now: host 'h' did not answer/);
 });

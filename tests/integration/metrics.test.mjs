@@ -269,7 +269,7 @@ test('the agent: requests, VMs by state, consoles, and the running VM\'s CPU and
   assert.ok(value(parsed, 'cumulus_console_bytes_total', { kind: 'serial', direction: 'to_viewer' }) >= 0);
   const cpu = value(parsed, 'cumulus_vm_cpu_seconds_total', { vm: vm.id });
   assert.ok(cpu > 0, `CPU seconds of ${vm.id}: ${cpu}\n${r.text}`);
-  const mem = value(parsed, 'cumulus_vm_memory_bytes', { vm: vm.id });
+  const mem = value(parsed, 'cumulus_vm_memory_rss_bytes', { vm: vm.id });
   assert.ok(mem > 1048576, `memory of ${vm.id}: ${mem}`);
 });
 

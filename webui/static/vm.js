@@ -1,7 +1,8 @@
 // vm.js: one VM's page — its state and the operation under way, how to
 // reach it (SSH command with a copy button), what it is made of, a larger
 // live picture of its screen, the buttons to act on it and to open its
-// consoles, and its snapshots (snapshots.js).  Kept current from the VM's
+// consoles, its CPU and memory graphs while it runs (vmstats.js), and its
+// snapshots (snapshots.js).  Kept current from the VM's
 // events, without reloading the page.
 import { api, enc } from './api.js';
 import * as events from './events.js';
@@ -9,6 +10,7 @@ import * as ops from './ops.js';
 import { snapshotsSection } from './snapshots.js';
 import { Thumbnails } from './thumbs.js';
 import { actionButtons } from './vmactions.js';
+import { statsSection } from './vmstats.js';
 import { guestNote, sshCell } from './vms.js';
 import { ago, archLabel, badge, debounce, errorBox, gib, h, heading, mib, poll, title } from './ui.js';
 
@@ -39,8 +41,10 @@ export function mount(root, name) {
   const top = h('div', { id: 'vm-top' });
   const details = h('div', { class: 'vm-details' });
   const snapshots = snapshotsSection(() => vm);
+  const stats = statsSection(() => vm);
+  stats.element.hidden = true;
   root.append(h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: '#/vms' }, '← Virtual machines')),
-    top, error, details, snapshots.element);
+    top, error, details, stats.element, snapshots.element);
 
   let shown = null; // what the page shows: drawn again only when it changes
   function draw() {
@@ -71,6 +75,7 @@ export function mount(root, name) {
       vm = await api.get(`/v1/vms/${enc(name)}`);
       error.textContent = '';
       draw();
+      stats.update();
       if (wasRunning !== vm.state) snapshots.load();
       else snapshots.updateLock();
     } catch (err) {
@@ -79,6 +84,7 @@ export function mount(root, name) {
         details.replaceChildren(h('p', {}, 'There is no VM of this name (any more). ', h('a', { href: '#/vms' }, 'See all VMs.')));
         snapshots.element.hidden = true;
         vm = null;
+        stats.update();
       } else {
         error.textContent = `This VM could not be loaded: ${err.message}`;
       }
@@ -103,6 +109,7 @@ export function mount(root, name) {
     reload.cancel();
     stopPoll();
     snapshots.dispose();
+    stats.dispose();
     thumbs.dispose();
   };
 }
