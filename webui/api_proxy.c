@@ -387,7 +387,10 @@ static int upstream(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
         uncount(user);
         if (s && parent)
-            fail(s, parent, in ? (const char *)in : "connection failed");
+            fail(s, parent,
+                 tls_verify_why(
+                     &((webui_context *)lws_context_user(lws_get_context(wsi)))->tls_refused, wsi,
+                     in ? (const char *)in : "connection failed"));
         detach(wsi, s);
         return 0;
     case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:

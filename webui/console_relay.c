@@ -214,7 +214,8 @@ static int agent(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
         if (r)
             log_warn("webui: console: %s for %s: its host %s:%d refused or failed: %s", r->peer,
                      r->route.path, r->route.host, r->route.port,
-                     in ? (const char *)in : "connection failed");
+                     tls_verify_why(&context_of(wsi)->tls_refused, wsi,
+                                    in ? (const char *)in : "connection failed"));
         webui_metrics_console_refused("host");
         agent_gone(wsi, r,
                    "the VM's host refused the console: the ticket was used or expired, or the "

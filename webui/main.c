@@ -73,12 +73,17 @@ static void lws_log(int level, const char *line)
 /* The files' protocol; a websocket without the subprotocol "binary" (the
  * consoles', console_relay.h) lands here and is refused.  lws serves the
  * files itself: a file sent is a FILE_COMPLETION, a path with no file is
- * an HTTP callback here, answered 404 by lws' dummy. */
+ * an HTTP callback here, answered 404 by lws' dummy.  The verification of
+ * an upstream's certificate is reported here too (tls_verify.h). */
 static int http_files(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                       size_t len)
 {
     if (reason == LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION)
         return 1;
+    if (reason == LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION) {
+        webui_context *w = lws_context_user(lws_get_context(wsi));
+        return tls_verify_note(&w->tls_refused, wsi, user, (int)len);
+    }
     if (reason == LWS_CALLBACK_HTTP_FILE_COMPLETION)
         webui_metrics_request("files", 200);
     else if (reason == LWS_CALLBACK_HTTP)

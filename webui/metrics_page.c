@@ -271,7 +271,8 @@ static int auth_client(struct lws *wsi, enum lws_callback_reasons reason, void *
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
         log_warn("webui: GET /metrics: cannot ask the control plane whether the token is an "
                  "admin's: %s",
-                 in ? (const char *)in : "connection failed");
+                 tls_verify_why(&context_of(wsi)->tls_refused, wsi,
+                                in ? (const char *)in : "connection failed"));
         if (s && parent && s->status == 0)
             decide_error(parent, s, 502, "upstream_unavailable",
                          "the control plane cannot be reached to check the token");
