@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "files_protocol.h"
 #include "log.h"
 #include "webui_context.h"
 #include "webui_metrics.h"
@@ -249,7 +250,8 @@ static int begin(struct lws *wsi, proxied *s, const char *in)
 {
     char *uri = NULL;
     int ulen = 0;
-    if (s->up) /* a request before this one on the connection, still going */
+    files_protocol_settle(wsi); /* a file before this on the connection */
+    if (s->up)                  /* a request before this one on the connection, still going */
         lws_set_timeout(s->up, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
     free(s->body);
     memset(s, 0, sizeof(*s)); /* keep-alive: the same session serves the next request */

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "files_protocol.h"
 #include "log.h"
 #include "webui_context.h"
 #include "webui_metrics.h"
@@ -60,6 +61,7 @@ static int admit(struct lws *wsi, relay *r)
 {
     char uri[300] = "", buf[CONSOLE_TICKET_MAX + 16];
     memset(r, 0, sizeof(*r));
+    files_protocol_settle(wsi); /* a file before this on the connection */
     lws_get_peer_simple(wsi, r->peer, sizeof(r->peer));
     if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0) {
         log_warn("webui: console: refused %s: no path", r->peer);

@@ -21,6 +21,7 @@
 #include "daemon.h"
 #include "error.h"
 #include "files_dir.h"
+#include "files_protocol.h"
 #include "http_server.h"
 #include "log.h"
 #include "metrics_page.h"
@@ -68,27 +69,6 @@ static void lws_log(int level, const char *line)
         log_error("libwebsockets: %s", msg);
     else
         log_warn("libwebsockets: %s", msg);
-}
-
-/* The files' protocol; a websocket without the subprotocol "binary" (the
- * consoles', console_relay.h) lands here and is refused.  lws serves the
- * files itself: a file sent is a FILE_COMPLETION, a path with no file is
- * an HTTP callback here, answered 404 by lws' dummy.  The verification of
- * an upstream's certificate is reported here too (tls_verify.h). */
-static int http_files(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-                      size_t len)
-{
-    if (reason == LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION)
-        return 1;
-    if (reason == LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION) {
-        webui_context *w = lws_context_user(lws_get_context(wsi));
-        return tls_verify_note(&w->tls_refused, wsi, user, (int)len);
-    }
-    if (reason == LWS_CALLBACK_HTTP_FILE_COMPLETION)
-        webui_metrics_request("files", 200);
-    else if (reason == LWS_CALLBACK_HTTP)
-        webui_metrics_request("files", 404);
-    return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
 
 /* TLS (tls.h): the dashboard's listener with tls-cert and tls-key, and
@@ -148,7 +128,7 @@ static int run(const cu_config *cfg, cu_error **err)
         .origin_protocol = LWSMPRO_FILE,
         .mountpoint_len = 1,
     };
-    const struct lws_protocols protocols[] = {{"http", http_files, 0, 0, 0, NULL, 0},
+    const struct lws_protocols protocols[] = {files_protocol, /* first: lws' default */
                                               api_proxy_protocol,
                                               api_upstream_protocol,
                                               console_relay_protocol,

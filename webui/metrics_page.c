@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "console_ticket.h"
+#include "files_protocol.h"
 #include "log.h"
 #include "metrics.h"
 #include "webui_context.h"
@@ -184,7 +185,8 @@ static int begin(struct lws *wsi, scrape *s)
 {
     char *uri = NULL;
     int ulen = 0;
-    if (s->up) { /* a question for a scrape before this one on the connection */
+    files_protocol_settle(wsi); /* a file before this on the connection */
+    if (s->up) {                /* a question for a scrape before this one on the connection */
         lws_set_opaque_user_data(s->up, NULL);
         lws_set_timeout(s->up, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
     }

@@ -353,7 +353,7 @@ test("the webui remembers a yes for a while: two scrapes ask the control plane o
   await until('both wrong tokens to be asked about', async () => await refused() === no + 2, 5000, 100);
 });
 
-test('the webui counts files, /api requests by status class, its /api connections and bytes', async () => {
+test('the webui counts files (sent, not modified, missing), /api requests by status class, its /api connections and bytes', async () => {
   const req = (p, kind, cls) => value(p, 'cumulus_webui_requests_total', { kind, class: cls }) ?? NaN;
   const before = await uiFigures();
   const page = await fetch(`${ui.base}/`);
@@ -362,6 +362,13 @@ test('the webui counts files, /api requests by status class, its /api connection
   const missing = await fetch(`${ui.base}/no-such-file.js`);
   assert.equal(missing.status, 404);
   await missing.arrayBuffer();
+  // A page the browser has: lws answers 304 itself, counted when the next
+  // request on the connection begins (or it closes).
+  const etag = page.headers.get('etag');
+  assert.ok(etag, 'the dashboard\'s files have an ETag');
+  const again = await fetch(`${ui.base}/`, { headers: { 'If-None-Match': etag } });
+  assert.equal(again.status, 304);
+  await again.arrayBuffer();
   const sizes = await fetch(`${ui.base}/api/v1/sizes`, { headers: { Authorization: `Bearer ${cp.token}` } });
   assert.equal(sizes.status, 200);
   const sizesLen = (await sizes.arrayBuffer()).byteLength;
@@ -374,10 +381,12 @@ test('the webui counts files, /api requests by status class, its /api connection
   let now;
   await until('the requests to be counted', async () => {
     now = await uiFigures();
-    return req(now, 'files', '2xx') >= req(before, 'files', '2xx') + 1 && req(now, 'api', '4xx') >= req(before, 'api', '4xx') + 1;
+    return req(now, 'files', '2xx') >= req(before, 'files', '2xx') + 1 && req(now, 'api', '4xx') >= req(before, 'api', '4xx') + 1 &&
+      req(now, 'files', '3xx') >= req(before, 'files', '3xx') + 1;
   }, 5000, 100);
   assert.equal(req(now, 'files', '2xx'), req(before, 'files', '2xx') + 1);
   assert.equal(req(now, 'files', '4xx'), req(before, 'files', '4xx') + 1);
+  assert.equal(req(now, 'files', '3xx'), req(before, 'files', '3xx') + 1);
   assert.equal(req(now, 'api', '2xx'), req(before, 'api', '2xx') + 1);
   assert.equal(req(now, 'api', '4xx'), req(before, 'api', '4xx') + 1);
   assert.equal(req(now, 'metrics', '2xx') > req(before, 'metrics', '2xx'), true, 'the scrape before is counted');
