@@ -147,6 +147,14 @@ test('the webui serves the dashboard over HTTPS and passes /api over TLS', async
   await assert.rejects(call(`${ui.base}/`), (e) => /CERT|SIGNATURE|ISSUER/.test(e.code ?? ''));
 });
 
+test("the webui's /metrics over HTTPS: the token checked with the control plane over TLS", async () => {
+  const ok = await call(`${ui.base}/metrics`, { ca: ca(), token: cp.token });
+  assert.equal(ok.status, 200, String(ok.body));
+  assert.match(ok.body, /^cumulus_webui_requests_total\{kind="api",class="2xx"\} [1-9]/m);
+  assert.equal((await call(`${ui.base}/metrics`, { ca: ca(), token: 'cuadm_wrong' })).status, 401);
+  assert.equal((await call(`${ui.base}/metrics`, { ca: ca() })).status, 401);
+});
+
 test("a webui whose tls-ca did not sign the control plane's certificate does not pass /api", async () => {
   const lost = await new Webui(cp.base, { args: ['--tls-ca', join(other, 'ca.crt')] }).start();
   try {
@@ -248,6 +256,8 @@ test("a relay to an agent whose certificate our CA did not sign is refused, and 
   assert.equal(r.ws.received, 0, 'not a byte from the VM');
   await until('the webui to log the refusal', () => /its host 127\.0\.0\.1:\d+ refused or failed/.test(ui.log), 5000);
   const line = ui.log.split('\n').find((l) => /its host 127\.0\.0\.1:\d+ refused or failed/.test(l));
+  const figures = await call(`${ui.base}/metrics`, { ca: ca(), token: cp.token });
+  assert.match(figures.body, /^cumulus_webui_console_refusals_total\{reason="host"\} [1-9]/m);
   assert.match(line, /its certificate was refused: unable to get local issuer certificate \(subject '\/CN=agent\.other', issuer '\/CN=Another CA'/, line);
 });
 
