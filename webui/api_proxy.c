@@ -368,6 +368,14 @@ static void add_proxy_path(struct lws *wsi, proxied *s)
     s->collect = 0;
 }
 
+/* Why the control plane's connection failed: lws' words (`in`), or why
+ * its certificate was refused (tls_verify.h). */
+static const char *failure(struct lws *wsi, const void *in)
+{
+    webui_context *w = lws_context_user(lws_get_context(wsi));
+    return tls_verify_why(&w->tls_refused, wsi, in ? (const char *)in : "connection failed");
+}
+
 /* The connection's end, counted once (`counted`: its per-session flag). */
 static void uncount(int *counted)
 {
@@ -389,10 +397,7 @@ static int upstream(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
         uncount(user);
         if (s && parent)
-            fail(s, parent,
-                 tls_verify_why(
-                     &((webui_context *)lws_context_user(lws_get_context(wsi)))->tls_refused, wsi,
-                     in ? (const char *)in : "connection failed"));
+            fail(s, parent, failure(wsi, in));
         detach(wsi, s);
         return 0;
     case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:

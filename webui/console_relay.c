@@ -212,17 +212,22 @@ static int agent(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
     relay *r = lws_get_opaque_user_data(wsi);
     struct lws *parent = lws_get_parent(wsi);
     switch (reason) {
-    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR: {
+        const char *lws_why = in ? (const char *)in : "connection failed";
+        const char *why = tls_verify_why(&context_of(wsi)->tls_refused, wsi, lws_why);
         if (r)
             log_warn("webui: console: %s for %s: its host %s:%d refused or failed: %s", r->peer,
-                     r->route.path, r->route.host, r->route.port,
-                     tls_verify_why(&context_of(wsi)->tls_refused, wsi,
-                                    in ? (const char *)in : "connection failed"));
+                     r->route.path, r->route.host, r->route.port, why);
         webui_metrics_console_refused("host");
+        /* A close reason has room for 123 bytes. */
         agent_gone(wsi, r,
-                   "the VM's host refused the console: the ticket was used or expired, or the "
-                   "VM is not running");
+                   why != lws_why
+                       ? "the VM's host could not be verified: its certificate was refused (see "
+                         "the dashboard's log)"
+                       : "the VM's host refused the console: the ticket was used or expired, or "
+                         "the VM is not running");
         return 0;
+    }
     case LWS_CALLBACK_CLIENT_ESTABLISHED:
         if (r == NULL)
             return -1;
