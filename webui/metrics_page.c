@@ -181,7 +181,18 @@ static const char *bearer(const char *auth)
     return *auth ? auth : NULL;
 }
 
-static int begin(struct lws *wsi, scrape *s)
+/* The mount's path is /metrics and nothing below it: `in` is the path,
+ * whole or after the mount point. */
+static int is_metrics_path(const char *in)
+{
+    if (in == NULL)
+        return 1;
+    if (strncmp(in, "/metrics", 8) == 0)
+        in += 8;
+    return in[0] == '\0' || strcmp(in, "/") == 0;
+}
+
+static int begin(struct lws *wsi, scrape *s, const char *in)
 {
     char *uri = NULL;
     int ulen = 0;
@@ -192,6 +203,10 @@ static int begin(struct lws *wsi, scrape *s)
     }
     free(s->body);
     memset(s, 0, sizeof(*s)); /* keep-alive: the same session serves the next request */
+    if (!is_metrics_path(in)) {
+        decide_error(wsi, s, 404, "not_found", "the figures are at /metrics");
+        return 0;
+    }
     if (lws_http_get_uri_and_method(wsi, &uri, &ulen) != LWSHUMETH_GET) {
         decide_error(wsi, s, 405, "method_not_allowed", "only GET /metrics is served");
         return 0;
@@ -215,7 +230,7 @@ static int page(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
     scrape *s = user;
     switch (reason) {
     case LWS_CALLBACK_HTTP:
-        return begin(wsi, s);
+        return begin(wsi, s, in);
     case LWS_CALLBACK_HTTP_BODY: /* a request's body (refused with a 405): dropped */
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
         return 0;

@@ -336,6 +336,7 @@ test("the webui's /metrics takes the control plane's admin token and no other", 
   assert.equal((await scrapeUi(joinToken)).status, 403, 'a token that is not an admin\'s');
   assert.equal((await scrapeUi(orderToken())).status, 401, 'the agent\'s order token is not the control plane\'s');
   assert.equal((await fetch(`${ui.base}/metrics`, { method: 'POST', headers: { Authorization: `Bearer ${cp.token}` } })).status, 405);
+  assert.equal((await fetch(`${ui.base}/metrics/more`, { headers: { Authorization: `Bearer ${cp.token}` } })).status, 404);
   assert.match(ui.log, /figures at \/metrics/);
 });
 
