@@ -4,7 +4,9 @@
  * its per-session data (proxied) holds the request and the chunk in
  * flight.  The control plane's connection is a client connection whose
  * parent is the browser's; its opaque user data points to the session,
- * cleared when the browser goes so nothing reaches a freed session. */
+ * cleared when the browser goes so nothing reaches a freed session.  Its
+ * own per-session data is one flag: the connection is counted as open
+ * (webui_metrics.h) until whichever of its ends lws reports first. */
 #define _GNU_SOURCE
 #include "api_proxy.h"
 
@@ -12,8 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "files_protocol.h"
 #include "log.h"
 #include "webui_context.h"
+#include "webui_metrics.h"
 
 #define CHUNK (16 * 1024)
 
@@ -115,7 +119,16 @@ static int connect_upstream(struct lws *wsi, proxied *s)
     /* Verified: chain to tls-ca (the vhost's client CA) and the host name. */
     i.ssl_connection = up->tls ? LCCSCF_USE_SSL : 0;
     i.pwsi = &s->up;
-    if (lws_client_connect_via_info(&i) == NULL) {
+    struct lws *up_wsi = lws_client_connect_via_info(&i);
+    if (up_wsi != NULL) {
+        /* An HTTP client's per-session data exists from here (lws makes
+         * it at once when a method is given). */
+        int *counted = lws_wsi_user(up_wsi);
+        if (counted) {
+            *counted = 1;
+            webui_metrics_api_connection(1);
+        }
+    } else {
         s->up = NULL;
         s->error = "{\"error\":{\"code\":\"upstream_unavailable\",\"message\":\"the control plane "
                    "cannot be reached\"}}";
@@ -143,6 +156,7 @@ static int send_headers(struct lws *wsi, proxied *s)
         lws_finalize_write_http_header(wsi, start, &p, end))
         return -1;
     s->headers_sent = 1;
+    webui_metrics_request("api", status);
     /* Its body may be a stream quiet for long (the events' keep-alive
      * comes every 15 s, a long-poll waits minutes): no idle timeout while
      * the control plane's side is open; a browser that is gone shows as a
@@ -236,7 +250,8 @@ static int begin(struct lws *wsi, proxied *s, const char *in)
 {
     char *uri = NULL;
     int ulen = 0;
-    if (s->up) /* a request before this one on the connection, still going */
+    files_protocol_settle(wsi); /* a file before this on the connection */
+    if (s->up)                  /* a request before this one on the connection, still going */
         lws_set_timeout(s->up, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
     free(s->body);
     memset(s, 0, sizeof(*s)); /* keep-alive: the same session serves the next request */
@@ -353,15 +368,36 @@ static void add_proxy_path(struct lws *wsi, proxied *s)
     s->collect = 0;
 }
 
+/* Why the control plane's connection failed: lws' words (`in`), or why
+ * its certificate was refused (tls_verify.h). */
+static const char *failure(struct lws *wsi, const void *in)
+{
+    webui_context *w = lws_context_user(lws_get_context(wsi));
+    return tls_verify_why(&w->tls_refused, wsi, in ? (const char *)in : "connection failed");
+}
+
+/* The connection's end, counted once (`counted`: its per-session flag). */
+static void uncount(int *counted)
+{
+    if (counted && *counted) {
+        *counted = 0;
+        webui_metrics_api_connection(-1);
+    }
+}
+
 static int upstream(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                     size_t len)
 {
     proxied *s = lws_get_opaque_user_data(wsi);
     struct lws *parent = lws_get_parent(wsi);
     switch (reason) {
+    case LWS_CALLBACK_WSI_DESTROY:
+        uncount(user);
+        return 0;
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+        uncount(user);
         if (s && parent)
-            fail(s, parent, in ? (const char *)in : "connection failed");
+            fail(s, parent, failure(wsi, in));
         detach(wsi, s);
         return 0;
     case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
@@ -372,6 +408,7 @@ static int upstream(struct lws *wsi, enum lws_callback_reasons reason, void *use
         lws_client_http_body_pending(wsi, 0);
         if (lws_write(wsi, s->body, s->body_len, LWS_WRITE_HTTP_FINAL) < (int)s->body_len)
             return -1;
+        webui_metrics_api_bytes("to_control_plane", s->body_len);
         free(s->body); /* sent: lws keeps what the socket did not take */
         s->body = NULL;
         return 0;
@@ -405,6 +442,7 @@ static int upstream(struct lws *wsi, enum lws_callback_reasons reason, void *use
             return -1;
         memcpy(s->buf + LWS_PRE + s->len, in, len);
         s->len += len;
+        webui_metrics_api_bytes("to_browser", len);
         if (s->collect)
             return 0;                /* the rest of it first */
         lws_rx_flow_control(wsi, 0); /* until the browser has it */
@@ -420,6 +458,7 @@ static int upstream(struct lws *wsi, enum lws_callback_reasons reason, void *use
         detach(wsi, s);
         return 0;
     case LWS_CALLBACK_CLOSED_CLIENT_HTTP:
+        uncount(user);
         if (s && !s->done && parent)
             fail(s, parent, "closed the connection early");
         detach(wsi, s);
@@ -432,4 +471,4 @@ static int upstream(struct lws *wsi, enum lws_callback_reasons reason, void *use
 const struct lws_protocols api_proxy_protocol = {"cumulus-api", browser, sizeof(proxied), 0, 0,
                                                  NULL,          0};
 const struct lws_protocols api_upstream_protocol = {
-    "cumulus-api-upstream", upstream, 0, 0, 0, NULL, 0};
+    "cumulus-api-upstream", upstream, sizeof(int), 0, 0, NULL, 0};

@@ -12,8 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "files_protocol.h"
 #include "log.h"
 #include "webui_context.h"
+#include "webui_metrics.h"
 
 /* Room for two reads in flight and one more (lws may hand over what it had
  * read before the flow stopped). */
@@ -23,6 +25,7 @@ typedef struct relay {
     struct lws *agent; /* the agent's websocket, once asked for */
     int agent_open;    /* it completed its handshake */
     int agent_gone;    /* it failed or closed: the browser is closed once drained */
+    int counted;       /* counted as open (webui_metrics.h) until CLOSED */
     char why[160];     /* what to tell the browser then */
     console_route route;
     char peer[64];
@@ -58,14 +61,17 @@ static int admit(struct lws *wsi, relay *r)
 {
     char uri[300] = "", buf[CONSOLE_TICKET_MAX + 16];
     memset(r, 0, sizeof(*r));
+    files_protocol_settle(wsi); /* a file before this on the connection */
     lws_get_peer_simple(wsi, r->peer, sizeof(r->peer));
     if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0) {
         log_warn("webui: console: refused %s: no path", r->peer);
+        webui_metrics_console_refused("ticket");
         return 1;
     }
     if (!origin_ok(wsi)) {
         log_warn("webui: console: refused %s for %s: its Origin is not this dashboard's", r->peer,
                  uri);
+        webui_metrics_console_refused("origin");
         return 1;
     }
     const char *ticket = lws_get_urlarg_by_name(wsi, "ticket=", buf, sizeof(buf));
@@ -75,6 +81,7 @@ static int admit(struct lws *wsi, relay *r)
                  "dashboard with that ticket (POST /api/v1/vms/{id}/console), or it was used or "
                  "expired",
                  r->peer, uri);
+        webui_metrics_console_refused("ticket");
         return 1;
     }
     return 0;
@@ -101,6 +108,7 @@ static int connect_agent(struct lws *wsi, relay *r)
         r->agent = NULL;
         log_warn("webui: console: %s for %s: cannot connect to its host %s:%d", r->peer,
                  r->route.path, r->route.host, r->route.port);
+        webui_metrics_console_refused("host");
         return -1;
     }
     return 0;
@@ -136,12 +144,15 @@ static int browser(struct lws *wsi, enum lws_callback_reasons reason, void *user
         if (r->down == NULL || r->up == NULL || connect_agent(wsi, r) < 0)
             return -1;
         lws_rx_flow_control(wsi, 0); /* until the agent's side is open */
+        r->counted = 1;
+        webui_metrics_console_connection(r->route.path, 1);
         log_info("webui: console: %s opened %s on %s:%d", r->peer, r->route.path, r->route.host,
                  r->route.port);
         return 0;
     case LWS_CALLBACK_RECEIVE:
         if (append(r->up, &r->up_len, in, len) < 0)
             return -1;
+        webui_metrics_console_bytes(r->route.path, "to_host", len);
         if (BUF_CAP - r->up_len < 2 * CONSOLE_RELAY_CHUNK)
             lws_rx_flow_control(wsi, 0); /* until the agent took it */
         if (r->agent && r->agent_open)
@@ -163,6 +174,10 @@ static int browser(struct lws *wsi, enum lws_callback_reasons reason, void *user
             r->agent = NULL;
         }
         log_info("webui: console: %s left %s", r->peer, r->route.path);
+        if (r->counted) {
+            r->counted = 0;
+            webui_metrics_console_connection(r->route.path, -1);
+        }
         /* fall through */
     case LWS_CALLBACK_WSI_DESTROY:
         if (r) {
@@ -197,15 +212,22 @@ static int agent(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
     relay *r = lws_get_opaque_user_data(wsi);
     struct lws *parent = lws_get_parent(wsi);
     switch (reason) {
-    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR: {
+        const char *lws_why = in ? (const char *)in : "connection failed";
+        const char *why = tls_verify_why(&context_of(wsi)->tls_refused, wsi, lws_why);
         if (r)
             log_warn("webui: console: %s for %s: its host %s:%d refused or failed: %s", r->peer,
-                     r->route.path, r->route.host, r->route.port,
-                     in ? (const char *)in : "connection failed");
+                     r->route.path, r->route.host, r->route.port, why);
+        webui_metrics_console_refused("host");
+        /* A close reason has room for 123 bytes. */
         agent_gone(wsi, r,
-                   "the VM's host refused the console: the ticket was used or expired, or the "
-                   "VM is not running");
+                   why != lws_why
+                       ? "the VM's host could not be verified: its certificate was refused (see "
+                         "the dashboard's log)"
+                       : "the VM's host refused the console: the ticket was used or expired, or "
+                         "the VM is not running");
         return 0;
+    }
     case LWS_CALLBACK_CLIENT_ESTABLISHED:
         if (r == NULL)
             return -1;
@@ -217,6 +239,7 @@ static int agent(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
     case LWS_CALLBACK_CLIENT_RECEIVE:
         if (r == NULL || append(r->down, &r->down_len, in, len) < 0)
             return -1;
+        webui_metrics_console_bytes(r->route.path, "to_browser", len);
         if (BUF_CAP - r->down_len < 2 * CONSOLE_RELAY_CHUNK)
             lws_rx_flow_control(wsi, 0); /* until the browser took it */
         lws_callback_on_writable(parent);

@@ -1,6 +1,7 @@
 /* cumulus-webui: the browser dashboard's server.  Serves the dashboard's
- * files, passes /api to the control plane (api_proxy.h) and relays the
- * consoles to the VMs' hosts (console_relay.h), all on one origin,
+ * files, passes /api to the control plane (api_proxy.h), relays the
+ * consoles to the VMs' hosts (console_relay.h) and serves its figures at
+ * /metrics (metrics_page.h), all on one origin,
  * with libwebsockets on a service thread of its own; waits for a signal to
  * stop. */
 #define _GNU_SOURCE
@@ -20,11 +21,14 @@
 #include "daemon.h"
 #include "error.h"
 #include "files_dir.h"
+#include "files_protocol.h"
 #include "http_server.h"
 #include "log.h"
+#include "metrics_page.h"
 #include "service_notify.h"
 #include "tls.h"
 #include "webui_context.h"
+#include "webui_metrics.h"
 
 static const cu_config_key keys[] = {
     {"listen", "CUMULUS_WEBUI_LISTEN", "127.0.0.1:8090",
@@ -67,16 +71,6 @@ static void lws_log(int level, const char *line)
         log_warn("libwebsockets: %s", msg);
 }
 
-/* The files' protocol; a websocket without the subprotocol "binary" (the
- * consoles', console_relay.h) lands here and is refused. */
-static int http_files(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-                      size_t len)
-{
-    if (reason == LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION)
-        return 1;
-    return lws_callback_http_dummy(wsi, reason, user, in, len);
-}
-
 /* TLS (tls.h): the dashboard's listener with tls-cert and tls-key, and
  * the control plane and agents' consoles verified with tls-ca.  lws takes
  * file names; tls.h has read and checked the files already. */
@@ -113,7 +107,14 @@ static int run(const cu_config *cfg, cu_error **err)
     if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
         return cu_error_set(err, 400, CU_E_CONFIG, NULL,
                             "static-dir '%s' is not a directory of the dashboard's files", dir);
+    static const struct lws_http_mount metrics_mount = {
+        .mountpoint = "/metrics",
+        .origin = "cumulus-metrics",
+        .origin_protocol = LWSMPRO_CALLBACK,
+        .mountpoint_len = 8,
+    };
     static const struct lws_http_mount api_mount = {
+        .mount_next = &metrics_mount,
         .mountpoint = "/api",
         .origin = "cumulus-api",
         .origin_protocol = LWSMPRO_CALLBACK,
@@ -127,12 +128,15 @@ static int run(const cu_config *cfg, cu_error **err)
         .origin_protocol = LWSMPRO_FILE,
         .mountpoint_len = 1,
     };
-    const struct lws_protocols protocols[] = {{"http", http_files, 0, 0, 0, NULL, 0},
+    const struct lws_protocols protocols[] = {files_protocol, /* first: lws' default */
                                               api_proxy_protocol,
                                               api_upstream_protocol,
                                               console_relay_protocol,
                                               console_upstream_protocol,
+                                              metrics_page_protocol,
+                                              metrics_auth_protocol,
                                               {NULL, NULL, 0, 0, 0, NULL, 0}};
+    webui_metrics_init();
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_log);
     struct lws_context_creation_info info = {0};
     info.options = LWS_SERVER_OPTION_DISABLE_IPV6 | LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
@@ -156,7 +160,7 @@ static int run(const cu_config *cfg, cu_error **err)
         return cu_error_set(err, 500, CU_E_INTERNAL, NULL, "cannot start the service thread");
     }
     log_info("listening on %s://%s:%u (port %u): files from '%s', /api to %s://%s:%d, consoles "
-             "at /console",
+             "at /console, figures at /metrics",
              cu_tls_scheme(&tls, 0), host, real_port, real_port, dir, w->api.tls ? "https" : "http",
              w->api.host, w->api.port);
     cu_notify_ready();

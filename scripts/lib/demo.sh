@@ -2,12 +2,13 @@
 # (the official one if this machine can download it, else the Debian image
 # images/build-debian builds here, imported into the catalogue), an SSH
 # key, and a demo VM, with the ssh command that logs into it.  Sourced by
-# cumulus-up after the daemons are up; uses $url, $token_file and $STATE.
+# cumulus-up after the daemons are up; uses $url, $token_file, $STATE and
+# $CURL_TLS (curl's --cacert for the control plane, when it serves TLS).
 
 # api METHOD PATH [BODY]: one call to the control plane: the HTTP status
 # in $API_STATUS, the body in $API_BODY.  Not in a $(...): it sets them here.
 api() {
-  local args=(-sS -o "$STATE/run/api.out" -w '%{http_code}' -X "$1"
+  local args=(-sS ${CURL_TLS[@]+"${CURL_TLS[@]}"} -o "$STATE/run/api.out" -w '%{http_code}' -X "$1"
     -H "Authorization: Bearer $(cat "$token_file")")
   [ $# -ge 3 ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")
   API_STATUS=$(curl "${args[@]}" "$url$2") || die "cannot reach the control plane at $url"

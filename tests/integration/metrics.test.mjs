@@ -4,13 +4,18 @@
 // counters grow; the store's figures (VMs by state, host capacity) match
 // what the API says; operation durations are observed; the agent reports
 // its VMs by state and, per running VM, its QEMU's CPU time and memory,
-// and counts console viewers and the bytes they exchange.
+// and counts console viewers and the bytes they exchange.  The webui's
+// /metrics takes the control plane's admin token (it asks the control
+// plane, and remembers a yes for a while) and counts requests by kind and
+// status class, its /api connections and bytes, and the consoles it
+// relays, their bytes and its refusals.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startControlPlane } from './lib/controlplane.mjs';
 import { Agent, until } from './lib/agent.mjs';
+import { Webui } from './lib/webui.mjs';
 import { tinyVm } from './lib/tiny_image.mjs';
 import { wsConnect, rfbHandshake } from './lib/vnc_ws.mjs';
 
@@ -151,14 +156,16 @@ function value(parsed, name, labels = {}) {
 
 // ---- the daemons --------------------------------------------------------
 
-let cp, agent, vm;
+let cp, agent, vm, ui;
 before(async () => {
   cp = await startControlPlane();
   agent = await new Agent(cp).start();
+  ui = await new Webui(cp.base).start();
   await until('the host to join', async () => (await cp.get('/v1/hosts')).body.hosts.find((h) => h.state === 'up'));
   vm = await tinyVm(cp, 'metrics-1');
 });
 after(async () => {
+  await ui?.cleanup();
   await agent?.cleanup();
   await cp?.cleanup();
 });
@@ -304,4 +311,133 @@ test('the agent counts console viewers and their bytes, both ways', async () => 
   await until('the viewers to be gone', async () =>
     await agentValue('cumulus_console_viewers', { kind: 'serial' }) === 0 &&
     await agentValue('cumulus_console_viewers', { kind: 'vnc' }) === 0, 5000, 100);
+});
+
+// ---- the webui ------------------------------------------------------------
+
+async function scrapeUi(token = cp.token) {
+  const res = await fetch(`${ui.base}/metrics`, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
+  return { status: res.status, type: res.headers.get('content-type'), text: await res.text() };
+}
+
+async function uiFigures() {
+  const r = await scrapeUi();
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.type, CONTENT_TYPE);
+  return parseExposition(r.text);
+}
+
+test("the webui's /metrics takes the control plane's admin token and no other", async () => {
+  const none = await scrapeUi(null);
+  assert.equal(none.status, 401);
+  assert.equal(JSON.parse(none.text).error.code, 'unauthorized');
+  assert.equal((await scrapeUi('cuadm_wrong')).status, 401, 'a token the control plane does not know');
+  const joinToken = readFileSync(join(cp.dataDir, 'join-token'), 'utf8').trim();
+  assert.equal((await scrapeUi(joinToken)).status, 403, 'a token that is not an admin\'s');
+  assert.equal((await scrapeUi(orderToken())).status, 401, 'the agent\'s order token is not the control plane\'s');
+  assert.equal((await fetch(`${ui.base}/metrics`, { method: 'POST', headers: { Authorization: `Bearer ${cp.token}` } })).status, 405);
+  assert.equal((await fetch(`${ui.base}/metrics/more`, { headers: { Authorization: `Bearer ${cp.token}` } })).status, 404);
+  assert.match(ui.log, /figures at \/metrics/);
+});
+
+test("the webui remembers a yes for a while: two scrapes ask the control plane once", async () => {
+  await uiFigures(); // remembered from here, if not already
+  const asked = async () => value(await scrape(), 'cumulus_http_requests_total', { method: 'GET', route: '/v1/sizes', status: '200' }) ?? 0;
+  const before = await asked();
+  for (let i = 0; i < 3; i++) await uiFigures();
+  assert.equal(await asked(), before, 'the control plane was not asked again within the TTL');
+  // A wrong token is never remembered: it is asked about each time.
+  const refused = async () => value(await scrape(), 'cumulus_http_requests_total', { method: 'GET', route: '/v1/sizes', status: '401' }) ?? 0;
+  const no = await refused();
+  await scrapeUi('cuadm_wrong');
+  await scrapeUi('cuadm_wrong');
+  await until('both wrong tokens to be asked about', async () => await refused() === no + 2, 5000, 100);
+});
+
+test('the webui counts files (sent, not modified, missing), /api requests by status class, its /api connections and bytes', async () => {
+  const req = (p, kind, cls) => value(p, 'cumulus_webui_requests_total', { kind, class: cls }) ?? NaN;
+  const before = await uiFigures();
+  const page = await fetch(`${ui.base}/`);
+  assert.equal(page.status, 200);
+  await page.arrayBuffer();
+  const missing = await fetch(`${ui.base}/no-such-file.js`);
+  assert.equal(missing.status, 404);
+  await missing.arrayBuffer();
+  // A page the browser has: lws answers 304 itself, counted when the next
+  // request on the connection begins (or it closes).
+  const etag = page.headers.get('etag');
+  assert.ok(etag, 'the dashboard\'s files have an ETag');
+  const again = await fetch(`${ui.base}/`, { headers: { 'If-None-Match': etag } });
+  assert.equal(again.status, 304);
+  await again.arrayBuffer();
+  const sizes = await fetch(`${ui.base}/api/v1/sizes`, { headers: { Authorization: `Bearer ${cp.token}` } });
+  assert.equal(sizes.status, 200);
+  const sizesLen = (await sizes.arrayBuffer()).byteLength;
+  const body = JSON.stringify({ name: 'metrics-key', public_key: 'not a key' });
+  const bad = await fetch(`${ui.base}/api/v1/ssh-keys`, {
+    method: 'POST', body, headers: { Authorization: `Bearer ${cp.token}`, 'Content-Type': 'application/json' },
+  });
+  assert.equal(bad.status, 400);
+  await bad.arrayBuffer();
+  let now;
+  await until('the requests to be counted', async () => {
+    now = await uiFigures();
+    return req(now, 'files', '2xx') >= req(before, 'files', '2xx') + 1 && req(now, 'api', '4xx') >= req(before, 'api', '4xx') + 1 &&
+      req(now, 'files', '3xx') >= req(before, 'files', '3xx') + 1;
+  }, 5000, 100);
+  assert.equal(req(now, 'files', '2xx'), req(before, 'files', '2xx') + 1);
+  assert.equal(req(now, 'files', '4xx'), req(before, 'files', '4xx') + 1);
+  assert.equal(req(now, 'files', '3xx'), req(before, 'files', '3xx') + 1);
+  assert.equal(req(now, 'api', '2xx'), req(before, 'api', '2xx') + 1);
+  assert.equal(req(now, 'api', '4xx'), req(before, 'api', '4xx') + 1);
+  assert.equal(req(now, 'metrics', '2xx') > req(before, 'metrics', '2xx'), true, 'the scrape before is counted');
+  const bytes = (p, direction) => value(p, 'cumulus_webui_api_bytes_total', { direction });
+  assert.equal(bytes(now, 'to_control_plane'), bytes(before, 'to_control_plane') + Buffer.byteLength(body));
+  assert.ok(bytes(now, 'to_browser') >= bytes(before, 'to_browser') + sizesLen, 'every byte the browser got');
+  assert.equal(value(now, 'cumulus_webui_api_connections_total'), value(before, 'cumulus_webui_api_connections_total') + 2);
+  await until('the /api connections to be closed', async () => value(await uiFigures(), 'cumulus_webui_api_connections') === 0, 10000, 200);
+});
+
+test('the webui counts the consoles it relays, their bytes both ways and its refusals', async () => {
+  const fig = async (name, labels) => value(await uiFigures(), name, labels);
+  const viaUi = async (type) => {
+    const res = await fetch(`${ui.base}/api/v1/vms/${vm.name}/console`, {
+      method: 'POST', body: JSON.stringify({ type }),
+      headers: { Authorization: `Bearer ${cp.token}`, 'Content-Type': 'application/json' },
+    });
+    const c = await res.json();
+    assert.equal(res.status, 200, JSON.stringify(c));
+    return `ws://127.0.0.1:${ui.port}${c.proxy_path}`;
+  };
+  const before = await uiFigures();
+  const was = (name, labels) => value(before, name, labels);
+  const vnc = await wsConnect(await viaUi('vnc'));
+  assert.ok(vnc.ok, JSON.stringify(vnc));
+  await rfbHandshake(vnc.ws);
+  const serial = await wsConnect(await viaUi('serial'));
+  assert.ok(serial.ok, JSON.stringify(serial));
+  serial.ws.send(Buffer.from('webui\r'));
+  await serial.ws.readUntil(/you typed: webui\r?\n/);
+  assert.equal(await fig('cumulus_webui_console_connections', { kind: 'vnc' }), 1);
+  assert.equal(await fig('cumulus_webui_console_connections', { kind: 'serial' }), 1);
+  assert.equal(await fig('cumulus_webui_console_connections_total', { kind: 'vnc' }), was('cumulus_webui_console_connections_total', { kind: 'vnc' }) + 1);
+  const bytes = (kind, direction) => fig('cumulus_webui_console_bytes_total', { kind, direction });
+  assert.equal(await bytes('serial', 'to_host'), was('cumulus_webui_console_bytes_total', { kind: 'serial', direction: 'to_host' }) + 'webui\r'.length);
+  assert.ok(await bytes('serial', 'to_browser') >= was('cumulus_webui_console_bytes_total', { kind: 'serial', direction: 'to_browser' }) + serial.ws.received);
+  assert.ok(await bytes('vnc', 'to_browser') >= was('cumulus_webui_console_bytes_total', { kind: 'vnc', direction: 'to_browser' }) + vnc.ws.received);
+  assert.ok(await bytes('vnc', 'to_host') > was('cumulus_webui_console_bytes_total', { kind: 'vnc', direction: 'to_host' }));
+  vnc.ws.close();
+  serial.ws.close();
+  await until('the consoles to be gone', async () =>
+    await fig('cumulus_webui_console_connections', { kind: 'vnc' }) === 0 &&
+    await fig('cumulus_webui_console_connections', { kind: 'serial' }) === 0, 5000, 100);
+
+  const refusals = (reason) => fig('cumulus_webui_console_refusals_total', { reason });
+  const [origin, ticket] = [await refusals('origin'), await refusals('ticket')];
+  const foreign = await wsConnect(await viaUi('vnc'), { origin: 'http://evil.example' });
+  assert.equal(foreign.ok, false);
+  const unknown = await wsConnect(`ws://127.0.0.1:${ui.port}/console/v1/vms/${vm.id}/vnc?ticket=never-issued`);
+  assert.equal(unknown.ok, false);
+  assert.equal(await refusals('origin'), origin + 1);
+  assert.equal(await refusals('ticket'), ticket + 1);
 });

@@ -6,9 +6,13 @@
 // listener speaks TLS, the webui serves the dashboard over HTTPS and passes
 // /api over TLS to the control plane (and refuses to when the control
 // plane's certificate is not signed by its tls-ca, or does not name the
-// address it is reached at: curl and lws check names).  A daemon given a
-// certificate without its key, or a non-loopback address without TLS,
-// does not start and says why.
+// address it is reached at: curl and lws check names).  Consoles go over
+// TLS on every link: a tiny VM's VNC and serial consoles, asked for
+// through the webui's /api, open over wss:// on the webui, which relays
+// them over wss:// to the agent, verified with tls-ca; an agent whose
+// certificate our CA did not sign is refused and the webui logs why.  A
+// daemon given a certificate without its key, or a non-loopback address
+// without TLS, does not start and says why.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -21,6 +25,8 @@ import { join } from 'node:path';
 import { startControlPlane } from './lib/controlplane.mjs';
 import { Agent, until } from './lib/agent.mjs';
 import { Webui } from './lib/webui.mjs';
+import { tinyVm } from './lib/tiny_image.mjs';
+import { wsConnect } from './lib/vnc_ws.mjs';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const BIN_DIR = process.env.CUMULUS_BIN_DIR ?? join(ROOT, 'build/bin');
@@ -36,7 +42,7 @@ before(async () => {
   const names = ['cp.test,127.0.0.1', 'agent.test,127.0.0.1', 'ui.test,127.0.0.1,localhost'];
   execFileSync(MAKE_CERTS, ['--out', certs, '--ca-name', 'Cumulus test CA', ...names], { stdio: 'pipe' });
   execFileSync(MAKE_CERTS, ['--out', other, '--ca-name', 'Another CA'], { stdio: 'pipe' });
-  cp = await startControlPlane({ extraArgs: tlsArgs('cp.test') });
+  cp = await startControlPlane({ extraArgs: tlsArgs('cp.test'), ca: readFileSync(join(certs, 'ca.crt')) });
   agent = await new Agent(cp, { name: 'tls-host', args: tlsArgs('agent.test') }).start();
   ui = await new Webui(cp.base, { args: tlsArgs('ui.test') }).start();
 });
@@ -50,10 +56,11 @@ after(async () => {
 
 // One request with node's http or https; resolves { status, body } or
 // rejects with the transport's error (a certificate refused, a hang-up).
-function call(url, { ca, token, method = 'GET' } = {}) {
+function call(url, { ca, token, method = 'GET', body } = {}) {
   const send = url.startsWith('https:') ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
     const headers = token ? { Authorization: `Bearer ${token}` } : {};
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
     const req = send(url, { method, headers, ca, timeout: 10000 }, (res) => {
       let text = '';
       res.setEncoding('utf8');
@@ -66,7 +73,7 @@ function call(url, { ca, token, method = 'GET' } = {}) {
     });
     req.on('timeout', () => req.destroy(new Error('timed out')));
     req.on('error', reject);
-    req.end();
+    req.end(body === undefined ? undefined : JSON.stringify(body));
   });
 }
 
@@ -140,12 +147,21 @@ test('the webui serves the dashboard over HTTPS and passes /api over TLS', async
   await assert.rejects(call(`${ui.base}/`), (e) => /CERT|SIGNATURE|ISSUER/.test(e.code ?? ''));
 });
 
+test("the webui's /metrics over HTTPS: the token checked with the control plane over TLS", async () => {
+  const ok = await call(`${ui.base}/metrics`, { ca: ca(), token: cp.token });
+  assert.equal(ok.status, 200, String(ok.body));
+  assert.match(ok.body, /^cumulus_webui_requests_total\{kind="api",class="2xx"\} [1-9]/m);
+  assert.equal((await call(`${ui.base}/metrics`, { ca: ca(), token: 'cuadm_wrong' })).status, 401);
+  assert.equal((await call(`${ui.base}/metrics`, { ca: ca() })).status, 401);
+});
+
 test("a webui whose tls-ca did not sign the control plane's certificate does not pass /api", async () => {
   const lost = await new Webui(cp.base, { args: ['--tls-ca', join(other, 'ca.crt')] }).start();
   try {
     const r = await call(`${lost.base}/api/v1/health`);
     assert.equal(r.status, 502, JSON.stringify(r.body));
     assert.equal(r.body.error.code, 'upstream_unavailable');
+    assert.match(lost.log, /the control plane: its certificate was refused: unable to get local issuer certificate \(subject '\/CN=cp\.test'/);
   } finally {
     await lost.cleanup();
   }
@@ -167,6 +183,82 @@ test("a control plane whose certificate does not name its address is refused by 
     await lonely.cleanup();
     await wrong.cleanup();
   }
+});
+
+// ---- consoles over TLS, end to end -------------------------------------
+
+let vm;
+async function consoleVm() {
+  if (vm) return vm;
+  await until('the host to be up', async () => (await cp.get('/v1/hosts')).body.hosts.some((h) => h.state === 'up'), 30000);
+  vm = await tinyVm(cp, 'tls-vm');
+  return vm;
+}
+
+// POST /api/v1/vms/{vm}/console through the webui over HTTPS: the answer.
+async function consoleViaUi(type) {
+  const r = await call(`${ui.base}/api/v1/vms/${vm.name}/console`, { ca: ca(), token: cp.token, method: 'POST', body: { type } });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  return r.body;
+}
+const relayUrl = (c) => `wss://127.0.0.1:${ui.port}${c.proxy_path}`;
+
+test('a VNC console over wss:// on every link: browser to webui, webui to agent, verified with the CA', async () => {
+  await consoleVm();
+  const c = await consoleViaUi('vnc');
+  assert.match(c.url, /^wss:\/\/127\.0\.0\.1:\d+\/v1\/vms\//, 'the agent is asked over wss://');
+  assert.ok(c.proxy_path, JSON.stringify(c));
+  // The browser's side: a client without our CA does not get past TLS.
+  const untrusting = await wsConnect(relayUrl(c), { origin: ui.base });
+  assert.equal(untrusting.ok, false);
+  assert.match(untrusting.error ?? '', /certificate|self.signed|issuer/i);
+  const r = await wsConnect(relayUrl(await consoleViaUi('vnc')), { origin: ui.base, ca: ca() });
+  assert.ok(r.ok, JSON.stringify(r));
+  assert.equal(r.protocol, 'binary');
+  assert.equal((await r.ws.read(12)).toString(), 'RFB 003.008\n', "the VM's VNC server greets through both TLS links");
+  r.ws.send(Buffer.from('RFB 003.008\n'));
+  const n = (await r.ws.read(1))[0];
+  assert.ok(n > 0, 'security types offered');
+  assert.ok([...await r.ws.read(n)].includes(1), 'the "None" security type (the agent fronts VNC)');
+  r.ws.close();
+  await until('the webui to log the viewer leaving', () => /left \/v1\/vms\/.*\/vnc/.test(ui.log), 5000);
+  assert.match(ui.log, /console: \S+ opened \/v1\/vms\/\S+\/vnc on 127\.0\.0\.1:\d+/);
+});
+
+test('the serial console over wss:// end to end: typed text reaches the guest and its answer comes back', async () => {
+  await consoleVm();
+  const s = await wsConnect(relayUrl(await consoleViaUi('serial')), { origin: ui.base, ca: ca() });
+  assert.ok(s.ok, JSON.stringify(s));
+  await s.ws.readUntil(/tiny test guest/);
+  s.ws.send(Buffer.from('over tls\r'));
+  await s.ws.readUntil(/you typed: over tls\r?\n/);
+  s.ws.close();
+});
+
+test("a relay to an agent whose certificate our CA did not sign is refused, and the webui logs why", async () => {
+  await consoleVm();
+  // The same agent (and its running VM) with a certificate from another CA.
+  execFileSync(MAKE_CERTS, ['--out', other, 'agent.other,127.0.0.1'], { stdio: 'pipe' });
+  await agent.stop();
+  agent.args = ['--tls-cert', join(other, 'agent.other.crt'), '--tls-key', join(other, 'agent.other.key'), '--tls-ca', join(certs, 'ca.crt')];
+  await agent.start();
+  const port = await until('the console listener', () => /websockets on wss:\/\/127\.0\.0\.1:(\d+)\//.exec(agent.log)?.[1], 10000, 50);
+  // The control plane hands out the agent's new console address once it rejoined.
+  const c = await until('a console on the restarted agent', async () => {
+    const r = await call(`${ui.base}/api/v1/vms/${vm.name}/console`, { ca: ca(), token: cp.token, method: 'POST', body: { type: 'vnc' } });
+    return r.status === 200 && r.body.url.startsWith(`wss://127.0.0.1:${port}/`) ? r.body : null;
+  }, 30000, 500);
+  const r = await wsConnect(relayUrl(c), { origin: ui.base, ca: ca() });
+  assert.ok(r.ok, 'the webui upgrades, then asks the host');
+  const closed = await r.ws.waitClosed(10000);
+  assert.ok(closed, 'the websocket closed');
+  assert.match(closed.reason, /the VM's host could not be verified: its certificate was refused/);
+  assert.equal(r.ws.received, 0, 'not a byte from the VM');
+  await until('the webui to log the refusal', () => /its host 127\.0\.0\.1:\d+ refused or failed/.test(ui.log), 5000);
+  const line = ui.log.split('\n').find((l) => /its host 127\.0\.0\.1:\d+ refused or failed/.test(l));
+  const figures = await call(`${ui.base}/metrics`, { ca: ca(), token: cp.token });
+  assert.match(figures.body, /^cumulus_webui_console_refusals_total\{reason="host"\} [1-9]/m);
+  assert.match(line, /its certificate was refused: unable to get local issuer certificate \(subject '\/CN=agent\.other', issuer '\/CN=Another CA'/, line);
 });
 
 // Runs a daemon that must refuse to start: its exit status and stderr.

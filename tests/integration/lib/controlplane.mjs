@@ -3,6 +3,7 @@
 // process and file is cleaned up, even when a test fails.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -13,9 +14,10 @@ export class ControlPlane {
   // agents in other network namespaces must reach it (lib/testhosts.mjs):
   // plain HTTP there needs --insecure-http, which is passed then (the
   // daemon refuses it otherwise).  TLS: --tls-cert/--tls-key in extraArgs;
-  // `base` then starts with https:// (fetch cannot verify with our CA: use
-  // node:https with `ca`).
-  constructor({ dataDir, extraArgs = [], env = {}, listen = '127.0.0.1' } = {}) {
+  // `base` then starts with https:// (fetch cannot verify with our CA: give
+  // `ca`, the CA's PEM, and request() uses node:https with it).
+  constructor({ dataDir, extraArgs = [], env = {}, listen = '127.0.0.1', ca } = {}) {
+    this.ca = ca;
     this.ownsDir = !dataDir;
     this.listenHost = listen;
     this.dataDir = dataDir ?? mkdtempSync(join(tmpdir(), 'cumulus-cp-'));
@@ -56,7 +58,8 @@ export class ControlPlane {
     if (token) h.Authorization = `Bearer ${token}`;
     let payload;
     if (body !== undefined) payload = raw ? body : JSON.stringify(body);
-    const res = await fetch(this.base + path, { method, headers: h, body: payload });
+    const res = this.ca ? await httpsFetch(this.base + path, { method, headers: h, body: payload, ca: this.ca })
+      : await fetch(this.base + path, { method, headers: h, body: payload });
     const text = await res.text();
     let parsed = text;
     try { parsed = text ? JSON.parse(text) : null; } catch { /* not JSON */ }
@@ -117,6 +120,25 @@ export class ControlPlane {
       throw new Error(`control plane exited with ${result.code ?? result.signal} on SIGTERM:\n${this.log.slice(-8000)}`);
     }
   }
+}
+
+// A fetch() look-alike over node:https that trusts `ca`: { status, headers, text() }.
+function httpsFetch(url, { method, headers, body, ca }) {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { method, headers, ca }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        const h = new Headers();
+        for (const [k, v] of Object.entries(res.headers)) h.set(k, Array.isArray(v) ? v.join(', ') : v);
+        resolve({ status: res.statusCode, headers: h, text: async () => text });
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 // 127.0.0.0/8 and ::1: where the daemons serve plain HTTP without being told.

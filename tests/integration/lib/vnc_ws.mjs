@@ -2,15 +2,17 @@
 // (RFB 3.8) client on top of it, written for the tests: they drive the
 // agent's console proxy the way noVNC does, with nothing between.
 import { request } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { randomBytes, createHash } from 'node:crypto';
 import { inflateSync } from 'node:zlib';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
-// Opens `url` (ws://...).  Resolves { ok: true, ws } on a 101 with the
-// subprotocol, or { ok: false, status, error } when refused (a status,
-// or the connection closed before the upgrade).
-export function wsConnect(url, { protocol = 'binary', origin, timeoutMs = 10000 } = {}) {
+// Opens `url` (ws://..., or wss://... trusting `ca`, a CA's PEM).
+// Resolves { ok: true, ws } on a 101 with the subprotocol, or { ok: false,
+// status, error } when refused (a status, or the connection closed before
+// the upgrade, a certificate refused included).
+export function wsConnect(url, { protocol = 'binary', origin, timeoutMs = 10000, ca } = {}) {
   const u = new URL(url.replace(/^ws/, 'http'));
   const key = randomBytes(16).toString('base64');
   const headers = {
@@ -19,7 +21,8 @@ export function wsConnect(url, { protocol = 'binary', origin, timeoutMs = 10000 
   if (protocol) headers['Sec-WebSocket-Protocol'] = protocol;
   if (origin) headers.Origin = origin;
   return new Promise((resolve) => {
-    const req = request({ host: u.hostname, port: u.port, path: u.pathname + u.search, headers });
+    const send = url.startsWith('wss:') ? httpsRequest : request;
+    const req = send({ host: u.hostname, port: u.port, path: u.pathname + u.search, headers, ...(ca ? { ca } : {}) });
     const timer = setTimeout(() => { req.destroy(); resolve({ ok: false, status: 0, error: 'timeout' }); }, timeoutMs);
     req.on('upgrade', (res, socket, head) => {
       clearTimeout(timer);
