@@ -418,6 +418,17 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
+/* libmicrohttpd decodes %00 in the path into a NUL, which ends the path
+ * as the handler sees it: "DELETE /v1/vms/web%00/snapshots/s" acted on
+ * /v1/vms/web.  A path or query argument holding %00 is left as sent, so
+ * it names nothing. */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    (void)cls;
+    (void)conn;
+    return strstr(s, "%00") ? strlen(s) : MHD_http_unescape(s);
+}
+
 /* ---- lifecycle ------------------------------------------------------ */
 
 static void http_server_free(http_server *s)
@@ -520,7 +531,8 @@ http_server *http_server_start(const http_server_config *cfg, cu_error **err)
     s->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
-        http_watch_notify, s->watch, MHD_OPTION_CONNECTION_LIMIT,
+        http_watch_notify, s->watch, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
+        MHD_OPTION_CONNECTION_LIMIT,
         cfg->connection_limit ? cfg->connection_limit : 512u, MHD_OPTION_CONNECTION_TIMEOUT,
         timeout, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     if (s->daemon == NULL) {
