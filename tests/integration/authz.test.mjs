@@ -9,17 +9,18 @@
 // the agents' VMs and the data directories are as they were.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startControlPlane } from './lib/controlplane.mjs';
 import { Agent } from './lib/agent.mjs';
 import { Webui } from './lib/webui.mjs';
 import { makeKey } from './lib/keys.mjs';
+import { dirListing } from './lib/datadir.mjs';
 
 const SRC = process.env.CUMULUS_SOURCE_DIR ?? new URL('../..', import.meta.url).pathname;
 
 // The rows {"METHOD", "/pattern", handler, ROLES} of a C route table.
-export function routeTable(file, table) {
+function routeTable(file, table) {
   const text = readFileSync(join(SRC, file), 'utf8');
   const start = text.indexOf(`http_route ${table}[] = {`);
   assert.ok(start >= 0, `${file}: no table ${table}`);
@@ -100,18 +101,6 @@ async function cpState() {
     snapshots: (await cp.get(`/v1/vms/${ids.vm}/snapshots`)).body,
     files: dirListing(cp.dataDir),
   };
-}
-
-// Files under `dir` (relative paths), without SQLite's WAL and shared memory.
-export function dirListing(dir, prefix = '') {
-  const out = [];
-  for (const name of readdirSync(dir)) {
-    if (/-(wal|shm|journal)$/.test(name)) continue;
-    const rel = prefix + name;
-    if (statSync(join(dir, name)).isDirectory()) out.push(rel + '/', ...dirListing(join(dir, name), rel + '/'));
-    else out.push(rel);
-  }
-  return out.sort();
 }
 
 function assertRefused(r, status, what, { wwwAuthenticate = true } = {}) {
