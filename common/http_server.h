@@ -84,7 +84,9 @@ typedef struct http_server_config {
     void *app;
     size_t max_body;            /* bytes; larger bodies get 413 */
     unsigned connection_limit;  /* concurrent connections */
-    unsigned connection_timeout; /* seconds of inactivity before a connection is closed */
+    /* seconds of inactivity before a connection is closed, and the most a
+     * request's headers may take to arrive (http_watch.h) */
+    unsigned connection_timeout;
     /* PEM texts (tls.h): both set, the listener speaks HTTPS only (GnuTLS
      * inside libmicrohttpd); both NULL, plain HTTP.  Read at start. */
     const char *tls_cert_pem;

@@ -79,12 +79,26 @@ static int has_space_or_control(const char *s)
     return 0;
 }
 
+/* A ".." segment, also when its dots are written %2e: curl decodes a
+ * file:// path, and web servers decode before they resolve. */
+static int has_dot_dot(const char *value)
+{
+    char plain[2049];
+    size_t n = 0;
+    for (const char *p = value; *p && n < sizeof(plain) - 1; n++) {
+        int dot = p[0] == '%' && p[1] == '2' && (p[2] == 'e' || p[2] == 'E');
+        plain[n] = dot ? '.' : *p;
+        p += dot ? 3 : 1;
+    }
+    plain[n] = '\0';
+    return strstr(plain, "/../") != NULL || (n >= 3 && strcmp(plain + n - 3, "/..") == 0);
+}
+
 int validate_image_url(const char *field, const char *value, cu_error **err)
 {
     int scheme_ok = strncmp(value, "http://", 7) == 0 || strncmp(value, "https://", 8) == 0 ||
                     strncmp(value, "file:///", 8) == 0;
-    if (!scheme_ok || has_space_or_control(value) || strlen(value) > 2048 ||
-        strstr(value, "/../") || (strlen(value) >= 3 && strcmp(value + strlen(value) - 3, "/..") == 0))
+    if (!scheme_ok || has_space_or_control(value) || strlen(value) > 2048 || has_dot_dot(value))
         return cu_error_set(err, 400, CU_E_INVALID_FIELD, field,
                             "%s '%.200s' must be an http://, https:// or file:/// URL without "
                             "spaces or '..' segments",

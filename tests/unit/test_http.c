@@ -167,12 +167,34 @@ static void config_errors(void **state)
     cu_error_freep(&err);
 }
 
+/* An error quoting bytes that are not UTF-8 (a path, a query) still makes
+ * a JSON document: they show as U+FFFD, valid UTF-8 is kept. */
+static void error_doc_invalid_utf8(void **state)
+{
+    (void)state;
+    cu_error *err = NULL;
+    cu_error_set(&err, 404, CU_E_NOT_FOUND, "f\xff", "no VM '\xff\xfe' (\xc0\xaf, \xed\xa0\x80, "
+                 "\xf4\x90\x80\x80, \xe2\x82) but caf\xc3\xa9 \xf0\x9f\x98\x80");
+    json_t *doc = cu_json_error_doc(err);
+    assert_non_null(doc);
+    json_t *e = json_object_get(doc, "error");
+    assert_string_equal(json_string_value(json_object_get(e, "message")),
+                        "no VM '\xef\xbf\xbd\xef\xbf\xbd' (\xef\xbf\xbd\xef\xbf\xbd, "
+                        "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd, "
+                        "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd, "
+                        "\xef\xbf\xbd\xef\xbf\xbd) but caf\xc3\xa9 \xf0\x9f\x98\x80");
+    assert_string_equal(json_string_value(json_object_get(e, "field")), "f\xef\xbf\xbd");
+    json_decref(doc);
+    cu_error_free(err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(route_match),   cmocka_unit_test(listen_addresses),
         cmocka_unit_test(json_fields),   cmocka_unit_test(config_precedence),
         cmocka_unit_test(config_errors), cmocka_unit_test(config_switches),
+        cmocka_unit_test(error_doc_invalid_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

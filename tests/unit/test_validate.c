@@ -61,9 +61,12 @@ static void checksums(void **state)
 static void urls(void **state)
 {
     const char *good[] = {"https://cloud.debian.org/x.qcow2", "http://10.0.0.1:8080/a.img",
-                          "file:///var/lib/cumulus/images/a.qcow2"};
+                          "file:///var/lib/cumulus/images/a.qcow2", "https://h/a..b/x%2eqcow2",
+                          "https://h/v1.2/..x/a%2E.img"};
     const char *bad[] = {"ftp://x/y", "file://relative/path", "/etc/passwd", "https://x/a b",
-                         "https://x/a\nb", "file:///var/../etc/shadow", "file:///a/..", ""};
+                         "https://x/a\nb", "file:///var/../etc/shadow", "file:///a/..", "",
+                         "file:///srv/%2e%2e/etc/shadow", "file:///srv/.%2E/x", "http://h/a/%2E%2e",
+                         "https://h/%2e%2e/%2e%2e/etc/passwd"};
     for (size_t i = 0; i < sizeof(good) / sizeof(*good); i++) {
         cu_error *err = NULL;
         assert_int_equal(validate_image_url("url", good[i], &err), 0);
