@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""make-seeds.py: writes the hand-made seeds of fuzz/corpus/ (run once;
-the corpus is committed and grown by fuzz/run -merge).  Keys come from
-ssh-keygen in a temporary directory."""
+"""make-seeds.py: writes the hand-made seeds of fuzz/corpus/ that are not
+there yet (the corpus is committed and grown by fuzz/run --merge).  Keys
+come from ssh-keygen in a temporary directory, new each run: seeds already
+written are kept as they are."""
 import os, subprocess, sys, tempfile, hashlib, hmac, json
 
 root = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'corpus')
@@ -11,7 +12,10 @@ def seed(name, label, data):
     os.makedirs(d, exist_ok=True)
     if isinstance(data, str):
         data = data.encode()
-    with open(os.path.join(d, 'seed-' + label), 'wb') as f:
+    path = os.path.join(d, 'seed-' + label)
+    if os.path.exists(path):
+        return
+    with open(path, 'wb') as f:
         f.write(data)
 
 keys = {}
@@ -203,3 +207,22 @@ api = {
 }
 for k, (a, b, c) in api.items():
     seed('api', k, f'{a}\n{b}\n{c}')
+
+# query: the target of a GET (path and query string)
+for k, v in {
+    'vms-page': '/v1/vms?limit=2&after=1',
+    'vms-filter': '/v1/vms?state=running&host=host-a',
+    'ops': '/v1/operations?status=running&target=vm-a&limit=1000',
+    'events': '/v1/events?type=vm.&target=vm-a&after=0&limit=3',
+    'events-follow': '/v1/events?follow=true',
+    'bad-limit': '/v1/sizes?limit=0',
+    'huge-after': '/v1/images?after=99999999999999999999999',
+    'escaped': '/v1/hosts?limit=%31%30&x=%00',
+    'snapshots': '/v1/vms/vm-a/snapshots?limit=1',
+    'runs': '/v1/runs?state=running',
+    'keys': '/v1/ssh-keys?after=-1',
+    'vm-get': '/v1/vms/web-a?x=1',
+    'health': '/v1/health',
+    'repeat': '/v1/vms?limit=1&limit=2&state=&host',
+}.items():
+    seed('query', k, v + '\n')
