@@ -130,14 +130,55 @@ const char *cu_json_str(const json_t *obj, const char *key)
     return json_string_value(json_object_get(obj, key));
 }
 
+/* Length of the valid UTF-8 sequence at s (RFC 3629: no overlong forms,
+ * surrogates or code points past U+10FFFF), or 0 if it is not one. */
+static size_t utf8_seq_len(const unsigned char *s)
+{
+    unsigned char c = s[0];
+    size_t n = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3
+                            : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] >= 0xa0) ||
+        (c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] >= 0x90))
+        return 0;
+    return n;
+}
+
+/* A JSON string of `text`, whose bytes that are not UTF-8 become '?'.
+ * Messages quote what clients sent: jansson's own errors quote the bytes
+ * near a syntax error, and "%.80s" may cut a character in two. */
+static json_t *text_string(const char *text)
+{
+    json_t *v = json_string(text);
+    if (v != NULL)
+        return v;
+    char *clean = strdup(text);
+    if (clean == NULL)
+        abort();
+    for (unsigned char *p = (unsigned char *)clean; *p;) {
+        size_t n = utf8_seq_len(p);
+        if (n == 0)
+            *p++ = '?';
+        else
+            p += n;
+    }
+    v = json_string(clean);
+    free(clean);
+    if (v == NULL)
+        abort();
+    return v;
+}
+
 json_t *cu_json_error_doc(const cu_error *e)
 {
-    json_t *inner = json_pack("{s:s, s:s, s:s?}", "code", e->code, "message", e->message,
-                              "field", e->field);
+    json_t *inner = json_object();
     if (inner == NULL)
         abort();
-    if (e->field == NULL)
-        json_object_set_new(inner, "field", json_null());
+    json_object_set_new(inner, "code", text_string(e->code));
+    json_object_set_new(inner, "message", text_string(e->message));
+    json_object_set_new(inner, "field", e->field ? text_string(e->field) : json_null());
     return json_pack("{s:o}", "error", inner);
 }
 
