@@ -2,11 +2,23 @@
  * (agent/guest_channel.c), which the agent reads after every boot: the
  * guest is untrusted and may write anything.  Input: the offset of the
  * boot's first byte (decimal) on the first line, then the file's content.
- * The message kept must be a bounded, NUL-terminated, control-free text. */
+ * The message kept must be a bounded, NUL-terminated, control-free UTF-8
+ * text. */
 #define _GNU_SOURCE
 #include "fuzz.h"
 
+#include <jansson.h>
+
 #include "guest_channel.h"
+
+/* The agent reports message and detail in JSON (vm_record.c): they must
+ * stay UTF-8 however they were cut. */
+static int is_utf8(const char *s)
+{
+    json_t *v = json_string(s);
+    json_decref(v);
+    return v != NULL;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -27,6 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK((unsigned char)r.message[i] >= 0x20 && r.message[i] != 0x7f);
     FUZZ_CHECK(strnlen(r.detail, sizeof(r.detail)) < sizeof(r.detail));
     FUZZ_CHECK(r.bake == 0 || r.status != GUEST_BOOTING);
+    FUZZ_CHECK(is_utf8(r.message) && is_utf8(r.detail));
     /* The same bytes as one line. */
     guest_report one = {0};
     guest_channel_parse_line((const char *)in.p, in.left, &one);
