@@ -1,6 +1,6 @@
 /* fuzz_config.c: the daemons' settings (common/config.c): a config file of
  * `key = value` lines and command-line flags.  Input: the file's content,
- * then a line "%%", then one flag per line (at most 8; --help and
+ * then a line "%%", then one flag per line (at most 8; --help, -h and
  * --version are left out: they print and exit).  The settings are then
  * read as the daemons read them (cu_config_get_uint, cu_config_get_bool). */
 #define _GNU_SOURCE
@@ -35,8 +35,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     while (in.left > 0 && nflags < 8) {
         char *f = fuzz_next_line(&in);
         flags[nflags++] = f;
-        if (strncmp(f, "--help", 6) != 0 && strncmp(f, "--version", 9) != 0 &&
-            strncmp(f, "--config", 8) != 0)
+        if (strncmp(f, "--help", 6) != 0 && strcmp(f, "-h") != 0 &&
+            strncmp(f, "--version", 9) != 0 && strncmp(f, "--config", 8) != 0)
             argv[argc++] = f;
     }
     argv[argc] = NULL;

@@ -3,7 +3,7 @@
  * the upgrade.  Input, line by line:
  *   the VM id of the path
  *   the kind of the path ("vnc", "serial")
- *   the agent's clock, unix ms
+ *   the agent's clock, unix ms (taken modulo 2^50)
  *   the ticket (the rest); "S:" first means "sign what follows with the
  *   host's key", so the fuzzer also reaches what lies behind the MAC.
  * Then issue and check must agree: a ticket issued for the id and kind is
@@ -43,7 +43,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_input in = {data, size};
     char *vm_id = fuzz_next_line(&in), *kind = fuzz_next_line(&in), *clock = fuzz_next_line(&in);
     char *ticket = fuzz_rest(&in);
-    long long now = strtoll(clock, NULL, 10);
+    /* The clock is the host's, never input: somewhere from 1970 to the
+     * year 37000, as the real one will be. */
+    long long now = (long long)(strtoull(clock, NULL, 10) % (1ULL << 50));
     if (strncmp(ticket, "S:", 2) == 0) {
         char *t = signed_ticket(key, ticket + 2);
         free(ticket);
@@ -62,8 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* Issue, check twice. */
     char issued[CONSOLE_TICKET_MAX];
-    if (console_ticket_issue(key, sizeof(key), vm_id, kind, now, issued, &err) == 0 &&
-        now > -(1LL << 60) && now < (1LL << 60)) {
+    if (console_ticket_issue(key, sizeof(key), vm_id, kind, now, issued, &err) == 0) {
         FUZZ_CHECK(strlen(issued) < CONSOLE_TICKET_MAX);
         FUZZ_CHECK(console_ticket_check(key, sizeof(key), issued, vm_id, kind, now, &seen,
                                         &err) == 0);
