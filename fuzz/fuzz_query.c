@@ -120,12 +120,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     struct timeval tv = {.tv_sec = 5}; /* a hang shows as a slow input, not a stuck run */
     setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    /* The answer is read and dropped (libmicrohttpd may also just close:
+     * its business, not ours). */
     char answer[4096];
-    size_t total = 0;
-    ssize_t got;
-    while ((got = recv(sv[0], answer, sizeof(answer), 0)) > 0)
-        total += (size_t)got;
-    FUZZ_CHECK(total > 0); /* every request gets an answer, if only a 400 */
+    while (recv(sv[0], answer, sizeof(answer), 0) > 0)
+        ;
     close(sv[0]);
     free(request);
     free(target);
