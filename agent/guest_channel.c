@@ -23,12 +23,31 @@ const char *guest_status_name(guest_status s)
     return s == GUEST_READY ? "ready" : s == GUEST_FAILED ? "failed" : "booting";
 }
 
+/* Bytes of the UTF-8 sequence that `lead` starts (the text came from
+ * jansson, so it is UTF-8). */
+static size_t utf8_len(unsigned char lead)
+{
+    return lead < 0xc0 ? 1 : lead < 0xe0 ? 2 : lead < 0xf0 ? 3 : 4;
+}
+
+/* Appends what fits of `text`, whole characters only: the agent sends
+ * the result in JSON, which must stay UTF-8. */
 static void append_text(char *buf, size_t size, const char *text, int keep_lines)
 {
     size_t n = strlen(buf);
-    for (; text && *text && n + 1 < size; text++) {
+    while (text && *text) {
+        size_t len = utf8_len((unsigned char)*text);
+        if (n + len >= size)
+            break;
+        if (len > 1) {
+            memcpy(buf + n, text, len);
+            n += len;
+            text += len;
+            continue;
+        }
         int ctl = (unsigned char)*text < 0x20 || *text == 0x7f;
         buf[n++] = ctl && !(keep_lines && (*text == '\n' || *text == '\t')) ? ' ' : *text;
+        text++;
     }
     buf[n] = '\0';
 }
@@ -48,7 +67,10 @@ static void bake_detail(const json_t *j, char *buf, size_t size)
     append_text(buf, size, status ? status : "(not reported)\n", 1);
     append_text(buf, size, "\nthe end of /var/log/cloud-init-output.log:\n", 1);
     size_t room = size - strlen(buf) - 1, n = log ? strlen(log) : 0;
-    append_text(buf, size, log ? log + (n > room ? n - room : 0) : "(not reported)", 1);
+    const char *tail = log ? log + (n > room ? n - room : 0) : "(not reported)";
+    while (((unsigned char)*tail & 0xc0) == 0x80) /* not in the middle of a character */
+        tail++;
+    append_text(buf, size, tail, 1);
 }
 
 int guest_channel_parse_line(const char *line, size_t len, guest_report *out)

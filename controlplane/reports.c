@@ -219,10 +219,27 @@ static void host_back(cp_app *app, const char *host_id, cu_error **err)
     json_decref(h);
 }
 
+/* Every entry of "vms" names its VM and state: the rest of this module
+ * takes both for granted. */
+static int check_entries(const json_t *vms, cu_error **err)
+{
+    size_t i;
+    const json_t *rep;
+    json_array_foreach(vms, i, rep)
+    {
+        if (!json_is_string(json_object_get(rep, "id")) ||
+            !json_is_string(json_object_get(rep, "state")))
+            return cu_error_set(err, 400, CU_E_INVALID_FIELD, "vms",
+                                "vms[%zu] must be an object with an \"id\" and a \"state\" string",
+                                i);
+    }
+    return 0;
+}
+
 int reports_apply(cp_app *app, const char *host_id, const json_t *body, cu_error **err)
 {
     const json_t *vms = json_object_get(body, "vms");
-    if (store_tx_begin(app->store, err) < 0)
+    if (check_entries(vms, err) < 0 || store_tx_begin(app->store, err) < 0)
         return -1;
     host_back(app, host_id, err);
     store_exec(app->store, err,

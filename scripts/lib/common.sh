@@ -18,10 +18,15 @@ DEB_run="qemu-utils qemu-system-x86 qemu-system-arm ovmf qemu-efi-aarch64 jq ope
 # systemd: systemd-analyze and systemd-sysusers check the units (tests/dist/).
 DEB_test="libcmocka-dev cloud-init openssh-client sqlite3 genisoimage util-linux iproute2 cpio chromium systemd"
 DEB_bench="wrk jq cloud-image-utils websockify"
+# fuzz: clang with libFuzzer for fuzz/run (the fuzz pass of scripts/test).
+DEB_fuzz="clang-14 libclang-rt-14-dev"
 BREW_build="cmake pkg-config libmicrohttpd jansson sqlite openssl@3 libyaml curl libisofs libwebsockets libvncserver libpng node"
 BREW_run="qemu jq"
 BREW_test="cmocka cdrtools"
 BREW_bench="wrk"
+# Apple's clang has no libFuzzer: `brew install llvm` and CC=$(brew --prefix llvm)/bin/clang
+# for fuzz/run; scripts/test skips the fuzz pass without it.
+BREW_fuzz=""
 
 deps_install() {
   case "$(uname -s)" in
