@@ -162,6 +162,7 @@ function cpCases() {
     'GET /v1/vms/{id}/cloud-init': { path: `/v1/vms/${ids.vm}/cloud-init` },
     'POST /v1/vms/{id}/console': { path: `/v1/vms/${ids.vm}/console`, body: {} },
     'GET /v1/vms/{id}/screenshot': { path: `/v1/vms/${ids.vm}/screenshot` },
+    'GET /v1/vms/{id}/stats': { path: `/v1/vms/${ids.vm}/stats` },
     'GET /v1/vms/{id}/snapshots': { path: `/v1/vms/${ids.vm}/snapshots` },
     'POST /v1/vms/{id}/snapshots': { path: `/v1/vms/${ids.vm}/snapshots`, body: { name: 'authz-snap' } },
     'GET /v1/vms/{id}/snapshots/{snapshot}': { path: `/v1/vms/${ids.vm}/snapshots/${snap}` },
@@ -258,6 +259,7 @@ function agentCases() {
     'DELETE /v1/vms/{id}': { path: `/v1/vms/${vm}` },
     'GET /v1/vms/{id}/exports/{image}': { path: `/v1/vms/${vm}/exports/img-00000000000000aa` },
     'GET /v1/vms/{id}/screenshot': { path: `/v1/vms/${vm}/screenshot` },
+    'GET /v1/vms/{id}/stats': { path: `/v1/vms/${vm}/stats` },
   };
 }
 

@@ -94,6 +94,8 @@ test('SIGHUP reopens the log file by its name, as logrotate needs', async () => 
     assert.equal((await get('/v1/sizes')).status, 200);
     renameSync(log, `${log}.1`); // what logrotate does
     assert.equal((await get('/v1/images')).status, 200); // still to the moved file
+    // A request is logged once answered: wait for its line before the reopen.
+    await until('the request line in the moved file', () => read(`${log}.1`).includes('GET /v1/images 200'), 10000);
     proc.kill('SIGHUP');
     await until('the log file to be reopened', () => read(log).includes(`log file '${log}' reopened (SIGHUP)`), 10000);
     assert.equal((await get('/v1/ssh-keys')).status, 200);
