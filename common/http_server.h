@@ -125,5 +125,9 @@ int http_route_match(const char *pattern, const char *path, char *params[HTTP_MA
 /* Splits "host:port" / "[v6]:port" into parts; -1 with a clear error. */
 int http_parse_listen(const char *listen, char *host, size_t hostlen, unsigned *port,
                       cu_error **err);
+/* The socket address of a listen setting ("localhost" is 127.0.0.1); returns
+ * its family (AF_INET or AF_INET6), or -1 with a config error. */
+struct sockaddr_storage;
+int http_listen_sockaddr(const char *listen, struct sockaddr_storage *ss, cu_error **err);
 
 #endif
