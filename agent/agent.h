@@ -41,7 +41,8 @@ typedef struct agent {
 
     cu_loop reporter; /* reporter.c: heartbeats */
     cu_loop watcher;  /* vm_manager.c: notices guests ready and QEMUs gone, every second */
-    int report_failing;
+    int report_failing;           /* heartbeats failed in a row */
+    double report_failing_since;  /* monotonic seconds of the first */
 } agent;
 
 /* Wakes the reporter to send a heartbeat now (a VM changed state). */

@@ -27,6 +27,7 @@ typedef struct cp_app {
     double cpu_ratio, memory_ratio, disk_ratio; /* allocation ratios over host capacity */
     int placement_pack;                        /* 0: spread (most room left), 1: pack */
     unsigned host_timeout_s;                   /* no heartbeat for this long: host down */
+    long long started_ms;                      /* monotonic: hosts' silence counts from here */
     unsigned reconcile_ms;                     /* how often the reconciler looks */
 
     cu_loop reconciler; /* orders.c */

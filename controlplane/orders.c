@@ -23,17 +23,28 @@
 #define RECHECK_MS 30000 /* re-send an accepted order if the host never applied it */
 #define BACKOFF_MAX_MS 30000
 
-static long long now_ms(void)
+static long long clock_ms(clockid_t clock)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    clock_gettime(clock, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static long long now_ms(void)
+{
+    return clock_ms(CLOCK_REALTIME);
+}
+
 /* Hosts silent for longer than the timeout are down; what runs there is
- * unknown until they report again. */
+ * unknown until they report again.  Silence counts from this process's
+ * start, not from a heartbeat stored before it: while the control plane
+ * itself was down no host could report, so after a restart (or a crash,
+ * or a stop for an upgrade) every host gets the full timeout to be heard
+ * before it is marked down and its VMs unknown. */
 static void mark_silent_hosts_down(cp_app *app)
 {
+    if (clock_ms(CLOCK_MONOTONIC) - app->started_ms < (long long)app->host_timeout_s * 1000)
+        return;
     _cleanup_error_ cu_error *err = NULL;
     char cutoff[64];
     snprintf(cutoff, sizeof(cutoff), "-%u seconds", app->host_timeout_s);
@@ -254,6 +265,7 @@ static void reconcile(void *arg)
 
 int orders_start(cp_app *app, cu_error **err)
 {
+    app->started_ms = clock_ms(CLOCK_MONOTONIC);
     if (cu_loop_start(&app->reconciler, reconcile, app, app->reconcile_ms, err) < 0)
         return cu_error_wrap(err, "starting the reconciler");
     return 0;

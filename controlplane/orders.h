@@ -1,6 +1,6 @@
 /* orders.h: the reconciler.  One thread compares desired with reported
  * state and makes them converge: it marks silent hosts down (their VMs
- * `unknown`), places VMs that wait for a host, and pushes each VM's whole
+ * `unknown`; silence counts from this process's start at the earliest), places VMs that wait for a host, and pushes each VM's whole
  * spec (PUT) or its deletion (DELETE) to its host's agent until the agent
  * has accepted that generation, retrying with backoff.  Orders are
  * idempotent, so sending one twice is harmless; a failed or timed-out push

@@ -44,3 +44,29 @@ test('acknowledged writes survive SIGKILL, again and again', async () => {
   const health = await cp.get('/v1/health', { token: null });
   assert.equal(health.body.schema_version, version, 'the schema version is kept across restarts');
 });
+
+// While the control plane is down no host can report: after a restart a
+// host's silence counts from the start, so hosts are not marked down (and
+// their VMs unknown) for the minutes the control plane itself was away.
+test('after a restart, hosts get the whole host-timeout to report before they are down', async () => {
+  const timeout = 4;
+  const c2 = await startControlPlane({ extraArgs: ['--host-timeout', String(timeout), '--reconcile-interval', '100'] });
+  try {
+    await c2.joinHost({ name: 'quiet' }); // a host that never sends a heartbeat
+    await c2.stop('SIGKILL');
+    await new Promise((r) => setTimeout(r, (timeout + 1) * 1000)); // its join is now too old
+    const started = Date.now();
+    await c2.start();
+    await new Promise((r) => setTimeout(r, 1000)); // ten reconciler passes
+    assert.equal((await c2.get('/v1/hosts/quiet')).body.state, 'up', 'not down one second after the start');
+    let state;
+    while ((state = (await c2.get('/v1/hosts/quiet')).body.state) === 'up' && Date.now() - started < 30000)
+      await new Promise((r) => setTimeout(r, 100));
+    const waited = (Date.now() - started) / 1000;
+    assert.equal(state, 'down', 'a host that stays silent is down in the end');
+    assert.ok(waited >= timeout - 0.5, `down ${waited.toFixed(1)} s after the start, host-timeout is ${timeout} s`);
+    assert.match(c2.log, /stopped sending heartbeats: marked down/);
+  } finally {
+    await c2.cleanup();
+  }
+});
