@@ -15,6 +15,7 @@
 
 #include "cleanup.h"
 #include "json_util.h"
+#include "utf8.h"
 
 #define READ_MAX (64 * 1024)
 
@@ -23,21 +24,16 @@ const char *guest_status_name(guest_status s)
     return s == GUEST_READY ? "ready" : s == GUEST_FAILED ? "failed" : "booting";
 }
 
-/* Bytes of the UTF-8 sequence that `lead` starts (the text came from
- * jansson, so it is UTF-8). */
-static size_t utf8_len(unsigned char lead)
-{
-    return lead < 0xc0 ? 1 : lead < 0xe0 ? 2 : lead < 0xf0 ? 3 : 4;
-}
-
-/* Appends what fits of `text`, whole characters only: the agent sends
- * the result in JSON, which must stay UTF-8. */
+/* Appends what fits of `text`, whole characters only: the agent sends the
+ * result in JSON, which must stay UTF-8.  Control characters (and a byte
+ * that is not UTF-8, though jansson gave us the text) become spaces, but
+ * for newlines and tabs with keep_lines. */
 static void append_text(char *buf, size_t size, const char *text, int keep_lines)
 {
     size_t n = strlen(buf);
     while (text && *text) {
-        size_t len = utf8_len((unsigned char)*text);
-        if (n + len >= size)
+        size_t len = cu_utf8_seq((const unsigned char *)text);
+        if (n + (len ? len : 1) >= size)
             break;
         if (len > 1) {
             memcpy(buf + n, text, len);
@@ -45,7 +41,7 @@ static void append_text(char *buf, size_t size, const char *text, int keep_lines
             text += len;
             continue;
         }
-        int ctl = (unsigned char)*text < 0x20 || *text == 0x7f;
+        int ctl = len == 0 || (unsigned char)*text < 0x20 || *text == 0x7f;
         buf[n++] = ctl && !(keep_lines && (*text == '\n' || *text == '\t')) ? ' ' : *text;
         text++;
     }

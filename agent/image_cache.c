@@ -31,6 +31,7 @@
 #include "cleanup.h"
 #include "fsutil.h"
 #include "http_client.h"
+#include "image_file.h"
 #include "log.h"
 #include "version.h"
 
@@ -56,6 +57,7 @@ struct image_cache {
     inflight *inflight;
     image_auth_fn auth;
     void *auth_opaque;
+    image_file_dirs files; /* where file:// URLs may point (image_file.h) */
 };
 
 typedef struct digest_spec {
@@ -74,6 +76,7 @@ typedef struct fetch {
     void *opaque;
     long long last_ms;
     const char *auth_header; /* "Authorization: Bearer …" or NULL */
+    const image_file_dirs *files;
     int transient;           /* it failed in a way worth trying again */
 } fetch;
 
@@ -155,10 +158,21 @@ void image_cache_set_auth(image_cache *c, image_auth_fn fn, void *opaque)
     c->auth_opaque = opaque;
 }
 
+int image_cache_allow_files(image_cache *c, const char *dirs, cu_error **err)
+{
+    image_file_dirs parsed;
+    if (image_file_dirs_parse(dirs, &parsed, err) < 0)
+        return -1;
+    image_file_dirs_clear(&c->files);
+    c->files = parsed;
+    return 0;
+}
+
 void image_cache_close(image_cache *c)
 {
     if (c == NULL)
         return;
+    image_file_dirs_clear(&c->files);
     pthread_mutex_destroy(&c->lock);
     pthread_cond_destroy(&c->cond);
     free(c->dir);
@@ -237,7 +251,8 @@ static int on_progress(void *opaque, curl_off_t dltotal, curl_off_t dlnow, curl_
 static void configure(CURL *h, const char *url, fetch *f, char *errbuf)
 {
     curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https,file");
+    /* file:// is read by copy_file(), never by curl. */
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     /* A web server may redirect to another web server, never to a local file. */
     curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
@@ -283,8 +298,36 @@ static int is_transient(CURL *h, CURLcode rc)
     }
 }
 
+/* A file:// source: opened within the allowed directories (image_file.h),
+ * then streamed through the same writer and progress as a download. */
+static int copy_file(const char *name, const char *url, fetch *f, cu_error **err)
+{
+    long long size = 0;
+    _cleanup_close_ int fd = image_file_open(f->files, name, url, &size, err);
+    if (fd < 0)
+        return -1;
+    char buf[1 << 16];
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return cu_error_set(err, 502, IMAGE_E_DOWNLOAD, NULL,
+                                "image '%s': downloading '%s' failed: %s", name, url,
+                                strerror(errno));
+        if (n == 0)
+            return 0;
+        if (on_write(buf, 1, (size_t)n, f) != (size_t)n)
+            return cu_error_errno(err, f->write_errno,
+                                  "image '%s': cannot store the download of '%s'", name, url);
+        on_progress(f, size, f->done, 0, 0);
+    }
+}
+
 static int transfer(const char *name, const char *url, fetch *f, cu_error **err)
 {
+    if (image_file_is_url(url))
+        return copy_file(name, url, f, err);
     __attribute__((cleanup(easy_cleanupp))) CURL *h = curl_easy_init();
     if (h == NULL)
         abort();
@@ -324,14 +367,20 @@ static void digest_hex(EVP_MD_CTX *md, char *out)
 
 /* Streams `url` into fd while hashing; *bytes gets the size on success;
  * on failure *transient says whether trying again may help. */
-static int fetch_and_verify(const char *name, const char *url, const char *auth_header,
-                            const digest_spec *sum, int fd, image_progress_fn fn, void *opaque,
-                            long long *bytes, int *transient, cu_error **err)
+static int fetch_and_verify(const image_cache *c, const char *name, const char *url,
+                            const char *auth_header, const digest_spec *sum, int fd,
+                            image_progress_fn fn, void *opaque, long long *bytes, int *transient,
+                            cu_error **err)
 {
     __attribute__((cleanup(md_freep))) EVP_MD_CTX *md = EVP_MD_CTX_new();
     if (md == NULL || EVP_DigestInit_ex(md, sum->md, NULL) != 1)
         abort();
-    fetch f = {.fd = fd, .md = md, .fn = fn, .opaque = opaque, .auth_header = auth_header};
+    fetch f = {.fd = fd,
+               .md = md,
+               .fn = fn,
+               .opaque = opaque,
+               .auth_header = auth_header,
+               .files = &c->files};
     if (transfer(name, url, &f, err) < 0) {
         *transient = f.transient;
         return -1;
@@ -370,16 +419,16 @@ static void copy_error(cu_error **dst, const cu_error *src)
 /* fetch_and_verify, tried again with backoff while the source is down
  * for a moment (a control plane restarting: the images it keeps are
  * fetched from it), for up to window_ms: 0, or -1 with the last failure. */
-static int fetch_with_retries(long long window_ms, const char *name, const char *url,
+static int fetch_with_retries(const image_cache *c, const char *name, const char *url,
                               const char *auth_header, const digest_spec *sum, int fd,
                               image_progress_fn fn, void *opaque, long long *bytes, cu_error **err)
 {
-    long long give_up = now_ms() + window_ms;
+    long long give_up = now_ms() + c->retry_window_ms;
     for (unsigned delay = 1;; delay = delay < 8 ? delay * 2 : 10) {
         _cleanup_error_ cu_error *e = NULL;
         int transient = 0;
-        if (fetch_and_verify(name, url, auth_header, sum, fd, fn, opaque, bytes, &transient, &e) ==
-            0)
+        if (fetch_and_verify(c, name, url, auth_header, sum, fd, fn, opaque, bytes, &transient,
+                             &e) == 0)
             return 0;
         if (!transient || now_ms() + delay * 1000LL > give_up) {
             copy_error(err, e);
@@ -405,8 +454,8 @@ static int download(image_cache *c, const char *name, const char *url, const dig
     long long bytes = 0;
     char auth[512];
     int has_auth = c->auth && c->auth(c->auth_opaque, url, auth, sizeof(auth));
-    int r = fetch_with_retries(c->retry_window_ms, name, url, has_auth ? auth : NULL, sum, fd, fn,
-                               opaque, &bytes, err);
+    int r = fetch_with_retries(c, name, url, has_auth ? auth : NULL, sum, fd, fn, opaque, &bytes,
+                               err);
     if (r == 0)
         r = commit(c->dir, name, fd, tmp, path, err);
     if (r < 0) {

@@ -35,7 +35,8 @@ typedef void (*image_progress_fn)(void *opaque, long long done, long long total)
 /* Makes sure the image is in the cache and returns the path of the verified
  * file (malloc'd), or NULL with *err.
  *   name:     for messages only ("debian-12")
- *   url:      http://, https:// or file:// (all through libcurl)
+ *   url:      http://, https:// (through libcurl) or file:/// (read here,
+ *             only inside the directories image_cache_allow_files() lists)
  *   checksum: "sha256:<64 hex>" or "sha512:<128 hex>"
  *   format:   "qcow2", "raw", ...: the file name's extension
  * An image already under its checksum name is trusted without re-hashing.
@@ -53,6 +54,11 @@ char *image_cache_ensure(image_cache *c, const char *name, const char *url, cons
  * follows no redirect.  Set once, before any ensure(). */
 typedef int (*image_auth_fn)(void *opaque, const char *url, char *buf, size_t size);
 void image_cache_set_auth(image_cache *c, image_auth_fn fn, void *opaque);
+
+/* The directories file:/// URLs may name files in, as the agent's setting
+ * image-file-dirs gives them ("DIR:DIR", image_file.h); none until set, so
+ * file:// URLs are refused.  Set before any ensure(): -1 on a bad list. */
+int image_cache_allow_files(image_cache *c, const char *dirs, cu_error **err);
 
 /* How long a source down for a moment is tried again (default two
  * minutes; 0: never).  Set before any ensure(). */

@@ -65,6 +65,9 @@ static const cu_config_key keys[] = {
      "vCPUs this host offers to VMs (default: every CPU; less keeps some for the host)"},
     {"memory", "CUMULUS_AGENT_MEMORY_MIB", NULL,
      "MiB of memory this host offers to VMs (default: all of it)"},
+    {"image-file-dirs", "CUMULUS_AGENT_IMAGE_FILE_DIRS", NULL,
+     "directories, ':' between them, that images' file:/// URLs may name files in, symlinks "
+     "resolved (default: none: file:// URLs are refused)"},
     {"emulation", "CUMULUS_AGENT_EMULATION", "auto",
      "run guests of another architecture under TCG when QEMU and firmware for it are found "
      "(auto) or never (off)"},
@@ -287,6 +290,7 @@ static int run(agent *a, const cu_config *cfg, cu_error **err)
         cu_mkdir_p(a->data_dir, 0700, err) < 0 || confine_data_dir(a, err) < 0 ||
         absolute_data_dir(a, err) < 0 || host_facts_probe(a->data_dir, &a->facts, err) < 0 ||
         apply_offer(a, cfg, err) < 0 || (a->images = image_cache_open(a->data_dir, err)) == NULL ||
+        image_cache_allow_files(a->images, cu_config_get(cfg, "image-file-dirs"), err) < 0 ||
         credentials_load(a, err) < 0 || vm_table_open(a, err) < 0)
         return -1;
     image_cache_set_auth(a->images, credentials_image_auth, a);

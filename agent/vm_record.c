@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "utf8.h"
 
 vm_record *vm_record_new(const char *id)
 {
@@ -68,7 +69,7 @@ void vm_record_set(vm_record *r, const char *state, int progress, const char *me
     int changed = strcmp(r->state, state) != 0;
     snprintf(r->state, sizeof(r->state), "%s", state);
     r->progress = progress;
-    snprintf(r->message, sizeof(r->message), "%s", message);
+    cu_utf8_copy(r->message, sizeof(r->message), message);
     pthread_mutex_unlock(&r->lock);
     if (changed)
         log_info("VM %s: %s (%s)", r->id, state, message);
@@ -90,9 +91,9 @@ void vm_record_fail(vm_record *r, long long generation, const char *code, const 
 {
     pthread_mutex_lock(&r->lock);
     snprintf(r->state, sizeof(r->state), "error");
-    snprintf(r->error_code, sizeof(r->error_code), "%s", code);
-    snprintf(r->error_message, sizeof(r->error_message), "%s", message);
-    snprintf(r->message, sizeof(r->message), "%.255s", message);
+    cu_utf8_copy(r->error_code, sizeof(r->error_code), code);
+    cu_utf8_copy(r->error_message, sizeof(r->error_message), message);
+    cu_utf8_copy(r->message, sizeof(r->message), message);
     r->error_generation = generation;
     pthread_mutex_unlock(&r->lock);
     log_error("VM %s: %s", r->id, message);
@@ -101,8 +102,8 @@ void vm_record_fail(vm_record *r, long long generation, const char *code, const 
 void vm_record_error(vm_record *r, long long generation, const char *code, const char *message)
 {
     pthread_mutex_lock(&r->lock);
-    snprintf(r->error_code, sizeof(r->error_code), "%s", code);
-    snprintf(r->error_message, sizeof(r->error_message), "%s", message);
+    cu_utf8_copy(r->error_code, sizeof(r->error_code), code);
+    cu_utf8_copy(r->error_message, sizeof(r->error_message), message);
     r->error_generation = generation;
     pthread_mutex_unlock(&r->lock);
     log_error("VM %s: %s", r->id, message);

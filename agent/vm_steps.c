@@ -186,7 +186,7 @@ static int start_vm(agent *a, vm_record *r, const vm_spec *s, cu_error **err)
 static const char *failure_code(const cu_error *err, const char *fallback)
 {
     static const char *const precise[] = {IMAGE_E_CHECKSUM, IMAGE_E_DOWNLOAD, CU_E_INVALID_FIELD,
-                                          NULL};
+                                          CU_E_FORBIDDEN, NULL};
     for (const char *const *c = precise; *c; c++)
         if (err->code && strcmp(err->code, *c) == 0)
             return *c;

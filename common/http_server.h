@@ -82,7 +82,9 @@ typedef struct http_server_config {
     size_t nroutes;
     http_auth_fn auth;
     void *app;
-    size_t max_body;            /* bytes; larger bodies get 413 */
+    /* bytes; larger bodies get 413.  A body has 60 s from its headers to
+     * arrive, and 1 s more per 16 KiB it announces (http_server.c) */
+    size_t max_body;
     unsigned connection_limit;  /* concurrent connections */
     /* seconds of inactivity before a connection is closed, and the most a
      * request's headers may take to arrive (http_watch.h) */

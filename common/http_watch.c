@@ -16,16 +16,20 @@
 #include "log.h"
 #include "loop.h"
 
+/* What a connection is waiting for. */
+enum phase { ANSWERING, HEADERS, BODY };
+
 typedef struct watched {
     http_watch *w;
     int fd;
-    int waiting;       /* for a request's headers */
-    time_t deadline;   /* CLOCK_MONOTONIC seconds, while waiting */
+    enum phase phase;
+    unsigned allowed_s; /* for the headers or the body, while waiting */
+    time_t deadline;    /* CLOCK_MONOTONIC seconds, while waiting */
     struct watched *prev, *next;
 } watched;
 
 struct http_watch {
-    unsigned deadline_s;
+    unsigned header_s;
     pthread_mutex_t lock;
     watched *head;
     cu_loop loop;
@@ -44,22 +48,22 @@ static void cut_late(void *arg)
     time_t now = now_s();
     pthread_mutex_lock(&w->lock);
     for (watched *e = w->head; e; e = e->next) {
-        if (!e->waiting || now < e->deadline)
+        if (e->phase == ANSWERING || now < e->deadline)
             continue;
-        e->waiting = 0; /* once */
-        log_info("closing a connection whose request headers did not all arrive within %u s",
-                 w->deadline_s);
+        log_info("closing a connection whose request %s did not all arrive within %u s",
+                 e->phase == HEADERS ? "headers" : "body", e->allowed_s);
+        e->phase = ANSWERING; /* once */
         shutdown(e->fd, SHUT_RDWR);
     }
     pthread_mutex_unlock(&w->lock);
 }
 
-http_watch *http_watch_start(unsigned deadline_s, cu_error **err)
+http_watch *http_watch_start(unsigned header_s, cu_error **err)
 {
     http_watch *w = calloc(1, sizeof(*w));
     if (w == NULL)
         abort();
-    w->deadline_s = deadline_s;
+    w->header_s = header_s;
     pthread_mutex_init(&w->lock, NULL);
     if (cu_loop_start(&w->loop, cut_late, w, 1000, err) < 0) {
         pthread_mutex_destroy(&w->lock);
@@ -95,8 +99,8 @@ void http_watch_notify(void *cls, struct MHD_Connection *conn, void **socket_con
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
         if (info == NULL || (e = calloc(1, sizeof(*e))) == NULL)
             return;
-        *e = (watched){.w = w, .fd = info->connect_fd, .waiting = 1,
-                       .deadline = now_s() + (time_t)w->deadline_s};
+        *e = (watched){.w = w, .fd = info->connect_fd, .phase = HEADERS,
+                       .allowed_s = w->header_s, .deadline = now_s() + (time_t)w->header_s};
         pthread_mutex_lock(&w->lock);
         e->next = w->head;
         if (w->head)
@@ -118,25 +122,36 @@ void http_watch_notify(void *cls, struct MHD_Connection *conn, void **socket_con
     }
 }
 
-static void set_waiting(struct MHD_Connection *conn, int waiting)
+static watched *entry_of(struct MHD_Connection *conn)
 {
     const union MHD_ConnectionInfo *info =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    watched *e = info ? info->socket_context : NULL;
+    return info ? info->socket_context : NULL;
+}
+
+static void set_phase(watched *e, enum phase phase, unsigned allowed_s)
+{
     if (e == NULL)
         return;
     pthread_mutex_lock(&e->w->lock);
-    e->waiting = waiting;
-    e->deadline = now_s() + (time_t)e->w->deadline_s;
+    e->phase = phase;
+    e->allowed_s = allowed_s;
+    e->deadline = now_s() + (time_t)allowed_s;
     pthread_mutex_unlock(&e->w->lock);
 }
 
-void http_watch_headers_in(struct MHD_Connection *conn)
+void http_watch_headers_in(struct MHD_Connection *conn, unsigned body_s)
 {
-    set_waiting(conn, 0);
+    set_phase(entry_of(conn), BODY, body_s);
+}
+
+void http_watch_body_in(struct MHD_Connection *conn)
+{
+    set_phase(entry_of(conn), ANSWERING, 0);
 }
 
 void http_watch_request_done(struct MHD_Connection *conn)
 {
-    set_waiting(conn, 1);
+    watched *e = entry_of(conn);
+    set_phase(e, HEADERS, e ? e->w->header_s : 0); /* header_s never changes */
 }

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "utf8.h"
+
 json_t *cu_json_parse_object(const char *buf, size_t len, cu_error **err)
 {
     json_error_t jerr;
@@ -130,48 +132,16 @@ const char *cu_json_str(const json_t *obj, const char *key)
     return json_string_value(json_object_get(obj, key));
 }
 
-/* The length of the valid UTF-8 sequence at s (as jansson reads it: no
- * overlong forms, no surrogates, nothing past U+10FFFF), or 0. */
-static size_t utf8_seq(const unsigned char *s)
-{
-    size_t n = s[0] < 0x80 ? 1 : s[0] >= 0xc2 && s[0] <= 0xdf ? 2
-                             : s[0] >= 0xe0 && s[0] <= 0xef ? 3
-                             : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
-    unsigned cp = n == 1 ? s[0] : n == 2 ? s[0] & 0x1f : n == 3 ? s[0] & 0x0f : s[0] & 0x07;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-        (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-        return 0;
-    return n;
-}
-
 /* A JSON string of `text` with every byte that is not valid UTF-8 shown as
  * U+FFFD: error messages quote what the client sent (a path, a query),
  * which may be anything, and jansson refuses invalid UTF-8. */
 static json_t *json_string_lossy(const char *text)
 {
-    size_t len = strlen(text);
-    char *out = malloc(len * 3 + 1);
+    size_t size = strlen(text) * 3 + 1;
+    char *out = malloc(size);
     if (out == NULL)
         abort();
-    size_t o = 0;
-    for (const unsigned char *p = (const unsigned char *)text; *p;) {
-        size_t n = utf8_seq(p);
-        if (n == 0) {
-            memcpy(out + o, "\xef\xbf\xbd", 3);
-            o += 3;
-            p++;
-            continue;
-        }
-        memcpy(out + o, p, n);
-        o += n;
-        p += n;
-    }
-    out[o] = '\0';
+    cu_utf8_copy(out, size, text);
     json_t *s = json_string(out);
     free(out);
     if (s == NULL)

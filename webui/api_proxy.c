@@ -16,6 +16,7 @@
 
 #include "files_protocol.h"
 #include "log.h"
+#include "upstream.h"
 #include "webui_context.h"
 #include "webui_metrics.h"
 
@@ -32,6 +33,7 @@ typedef struct proxied {
     int too_big;     /* the body passed API_PROXY_MAX_BODY: 413 */
     int status;      /* the answer's status, once its headers came */
     char rtype[256]; /* its Content-Type */
+    char challenge[256]; /* its WWW-Authenticate (a 401's), or "" */
     long long rlen;  /* its Content-Length, or -1 */
     int headers_sent;
     int done;          /* the answer is complete (or failed) */
@@ -102,41 +104,34 @@ static void append_query(struct lws *wsi, char *path, size_t cap)
  * session is failed with a 502 and made writable). */
 static int connect_upstream(struct lws *wsi, proxied *s)
 {
-    const api_upstream *up = &((webui_context *)lws_context_user(lws_get_context(wsi)))->api;
-    struct lws_client_connect_info i = {0};
-    i.context = lws_get_context(wsi);
-    i.address = up->host;
-    i.port = up->port;
-    i.path = s->path;
-    i.host = up->host;
-    i.origin = up->host;
-    i.method = method_names[s->method];
-    i.protocol = api_upstream_protocol.name;
-    i.local_protocol_name = api_upstream_protocol.name;
-    i.parent_wsi = wsi;
-    i.opaque_user_data = s;
-    i.alpn = "http/1.1";
-    /* Verified: chain to tls-ca (the vhost's client CA) and the host name. */
-    i.ssl_connection = up->tls ? LCCSCF_USE_SSL : 0;
-    i.pwsi = &s->up;
-    struct lws *up_wsi = lws_client_connect_via_info(&i);
-    if (up_wsi != NULL) {
-        /* An HTTP client's per-session data exists from here (lws makes
-         * it at once when a method is given). */
-        int *counted = lws_wsi_user(up_wsi);
-        if (counted) {
-            *counted = 1;
-            webui_metrics_api_connection(1);
-        }
-    } else {
-        s->up = NULL;
+    struct lws *up = upstream_connect(wsi, api_upstream_protocol.name, method_names[s->method],
+                                      s->path, s, &s->up);
+    if (up == NULL) {
         s->error = "{\"error\":{\"code\":\"upstream_unavailable\",\"message\":\"the control plane "
                    "cannot be reached\"}}";
         s->done = 1;
         lws_callback_on_writable(wsi);
         return -1;
     }
+    /* An HTTP client's per-session data exists from here (lws makes it at
+     * once when a method is given). */
+    int *counted = lws_wsi_user(up);
+    if (counted) {
+        *counted = 1;
+        webui_metrics_api_connection(1);
+    }
     return 0;
+}
+
+/* A 401's WWW-Authenticate, passed on as the control plane sent it
+ * (RFC 9110: a 401 carries its challenge). */
+static int add_challenge(struct lws *wsi, const proxied *s, unsigned char **p, unsigned char *end)
+{
+    if (s->error || s->challenge[0] == '\0')
+        return 0;
+    return lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_WWW_AUTHENTICATE,
+                                        (const unsigned char *)s->challenge,
+                                        (int)strlen(s->challenge), p, end);
 }
 
 /* The answer's headers, to the browser: 0, or -1 to close. */
@@ -153,7 +148,7 @@ static int send_headers(struct lws *wsi, proxied *s)
                                     end) ||
         lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
                                      (const unsigned char *)"no-store", 8, &p, end) ||
-        lws_finalize_write_http_header(wsi, start, &p, end))
+        add_challenge(wsi, s, &p, end) || lws_finalize_write_http_header(wsi, start, &p, end))
         return -1;
     s->headers_sent = 1;
     webui_metrics_request("api", status);
@@ -226,15 +221,6 @@ static int take_body(proxied *s, const void *in, size_t len)
     return 0;
 }
 
-/* The client connection lets go of the session: it has answered, failed
- * or closed, and the session may serve the connection's next request. */
-static void detach(struct lws *up, proxied *s)
-{
-    lws_set_opaque_user_data(up, NULL);
-    if (s && s->up == up)
-        s->up = NULL;
-}
-
 /* "/v1/vms/{id}/console", nothing more. */
 static int is_console_request(const char *path)
 {
@@ -251,8 +237,7 @@ static int begin(struct lws *wsi, proxied *s, const char *in)
     char *uri = NULL;
     int ulen = 0;
     files_protocol_settle(wsi); /* a file before this on the connection */
-    if (s->up)                  /* a request before this one on the connection, still going */
-        lws_set_timeout(s->up, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
+    upstream_let_go(&s->up);    /* a request before this one on the connection, still going */
     free(s->body);
     memset(s, 0, sizeof(*s)); /* keep-alive: the same session serves the next request */
     s->method = lws_http_get_uri_and_method(wsi, &uri, &ulen);
@@ -301,12 +286,8 @@ static int browser(struct lws *wsi, enum lws_callback_reasons reason, void *user
         return browser_writable(wsi, s);
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL: /* the transaction is over (keep-alive) */
     case LWS_CALLBACK_CLOSED_HTTP:
-        if (s && s->up) { /* the browser went first: so does the upstream request */
-            lws_set_opaque_user_data(s->up, NULL);
-            lws_set_timeout(s->up, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
-            s->up = NULL;
-        }
         if (s) {
+            upstream_let_go(&s->up); /* the browser went first: so does the upstream request */
             free(s->body);
             s->body = NULL;
         }
@@ -398,7 +379,7 @@ static int upstream(struct lws *wsi, enum lws_callback_reasons reason, void *use
         uncount(user);
         if (s && parent)
             fail(s, parent, failure(wsi, in));
-        detach(wsi, s);
+        upstream_detach(wsi, s ? &s->up : NULL);
         return 0;
     case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
         return s ? upstream_headers(wsi, s, (unsigned char **)in, (unsigned char *)in + len) : -1;
@@ -418,6 +399,9 @@ static int upstream(struct lws *wsi, enum lws_callback_reasons reason, void *use
         s->status = (int)lws_http_client_http_response(wsi);
         if (lws_hdr_copy(wsi, s->rtype, sizeof(s->rtype), WSI_TOKEN_HTTP_CONTENT_TYPE) < 0)
             s->rtype[0] = '\0';
+        if (lws_hdr_copy(wsi, s->challenge, sizeof(s->challenge),
+                         WSI_TOKEN_HTTP_WWW_AUTHENTICATE) < 0)
+            s->challenge[0] = '\0';
         char clen[32] = "";
         s->rlen = lws_hdr_copy(wsi, clen, sizeof(clen), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0
                       ? atoll(clen)
@@ -455,13 +439,13 @@ static int upstream(struct lws *wsi, enum lws_callback_reasons reason, void *use
             s->done = 1;
             lws_callback_on_writable(parent);
         }
-        detach(wsi, s);
+        upstream_detach(wsi, s ? &s->up : NULL);
         return 0;
     case LWS_CALLBACK_CLOSED_CLIENT_HTTP:
         uncount(user);
         if (s && !s->done && parent)
             fail(s, parent, "closed the connection early");
-        detach(wsi, s);
+        upstream_detach(wsi, s ? &s->up : NULL);
         return 0;
     default:
         return lws_callback_http_dummy(wsi, reason, user, in, len);

@@ -3,11 +3,11 @@
  * A request to /api/<path>?<query> on the webui's listener goes to
  * <control plane>/<path>?<query> with the same method, the Authorization
  * and Content-Type headers and the body; the answer comes back with its
- * status, Content-Type and body, streamed as it arrives (long-polls and
- * followed outputs included: no idle timeout once the answer has begun),
- * so the browser talks to one origin.  The answer to POST
- * /v1/vms/{id}/console is held whole and gets a proxy_path
- * (console_routes.h).
+ * status, Content-Type, WWW-Authenticate (a 401's challenge) and body,
+ * streamed as it arrives (long-polls and followed outputs included: no
+ * idle timeout once the answer has begun), so the browser talks to one
+ * origin.  The answer to POST /v1/vms/{id}/console is held whole and gets
+ * a proxy_path (console_routes.h).
  *
  * Bounded both ways: a request body is held whole up to API_PROXY_MAX_BODY
  * (larger: 413, nothing sent upstream); the answer is passed one chunk at a

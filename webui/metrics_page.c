@@ -4,7 +4,7 @@
  * per-session data (scrape) holds the answer being written.  The question
  * to the control plane is a client connection whose parent is the
  * scrape's; its opaque user data points to the session, cleared when
- * either side goes (as api_proxy.c does). */
+ * either side goes (upstream.h, as api_proxy.c's). */
 #define _GNU_SOURCE
 #include "metrics_page.h"
 
@@ -17,6 +17,7 @@
 #include "files_protocol.h"
 #include "log.h"
 #include "metrics.h"
+#include "upstream.h"
 #include "webui_context.h"
 #include "webui_metrics.h"
 
@@ -144,24 +145,8 @@ static int writable(struct lws *wsi, scrape *s)
 
 static void ask(struct lws *wsi, scrape *s)
 {
-    const api_upstream *up = &context_of(wsi)->api;
-    struct lws_client_connect_info i = {0};
-    i.context = lws_get_context(wsi);
-    i.address = up->host;
-    i.port = up->port;
-    i.path = ASK_PATH;
-    i.host = up->host;
-    i.origin = up->host;
-    i.method = "GET";
-    i.protocol = metrics_auth_protocol.name;
-    i.local_protocol_name = metrics_auth_protocol.name;
-    i.parent_wsi = wsi;
-    i.opaque_user_data = s;
-    i.alpn = "http/1.1";
-    i.ssl_connection = up->tls ? LCCSCF_USE_SSL : 0; /* verified with tls-ca, as /api */
-    i.pwsi = &s->up;
-    if (lws_client_connect_via_info(&i) == NULL) {
-        s->up = NULL;
+    if (upstream_connect(wsi, metrics_auth_protocol.name, "GET", ASK_PATH, s, &s->up) == NULL) {
+        const api_upstream *up = &context_of(wsi)->api;
         log_warn("webui: GET /metrics: cannot ask the control plane whether the token is an "
                  "admin's: cannot connect to %s:%d",
                  up->host, up->port);
@@ -197,10 +182,7 @@ static int begin(struct lws *wsi, scrape *s, const char *in)
     char *uri = NULL;
     int ulen = 0;
     files_protocol_settle(wsi); /* a file before this on the connection */
-    if (s->up) {                /* a question for a scrape before this one on the connection */
-        lws_set_opaque_user_data(s->up, NULL);
-        lws_set_timeout(s->up, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
-    }
+    upstream_let_go(&s->up);    /* a question for a scrape before this one on the connection */
     free(s->body);
     memset(s, 0, sizeof(*s)); /* keep-alive: the same session serves the next request */
     if (!is_metrics_path(in)) {
@@ -238,12 +220,8 @@ static int page(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
         return writable(wsi, s);
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
     case LWS_CALLBACK_CLOSED_HTTP:
-        if (s && s->up) { /* the scraper went first */
-            lws_set_opaque_user_data(s->up, NULL);
-            lws_set_timeout(s->up, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
-            s->up = NULL;
-        }
         if (s) {
+            upstream_let_go(&s->up); /* the scraper went first */
             free(s->body);
             s->body = NULL;
         }
@@ -272,13 +250,6 @@ static void answered(struct lws *parent, scrape *s, int status)
     }
 }
 
-static void detach(struct lws *up, scrape *s)
-{
-    lws_set_opaque_user_data(up, NULL);
-    if (s && s->up == up)
-        s->up = NULL;
-}
-
 static int auth_client(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                        size_t len)
 {
@@ -293,7 +264,7 @@ static int auth_client(struct lws *wsi, enum lws_callback_reasons reason, void *
         if (s && parent && s->status == 0)
             decide_error(parent, s, 502, "upstream_unavailable",
                          "the control plane cannot be reached to check the token");
-        detach(wsi, s);
+        upstream_detach(wsi, s ? &s->up : NULL);
         return 0;
     case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
         unsigned char **p = (unsigned char **)in, *end = (unsigned char *)in + len;
@@ -317,13 +288,13 @@ static int auth_client(struct lws *wsi, enum lws_callback_reasons reason, void *
     case LWS_CALLBACK_RECEIVE_CLIENT_HTTP_READ:
         return 0;
     case LWS_CALLBACK_COMPLETED_CLIENT_HTTP:
-        detach(wsi, s);
+        upstream_detach(wsi, s ? &s->up : NULL);
         return -1; /* done with it */
     case LWS_CALLBACK_CLOSED_CLIENT_HTTP:
         if (s && parent && s->status == 0)
             decide_error(parent, s, 502, "upstream_unavailable",
                          "the control plane closed the connection before answering");
-        detach(wsi, s);
+        upstream_detach(wsi, s ? &s->up : NULL);
         return 0;
     default:
         return lws_callback_http_dummy(wsi, reason, user, in, len);

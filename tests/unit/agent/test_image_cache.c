@@ -1,5 +1,6 @@
 /* test_image_cache.c: agent/image_cache with real downloads: file:// from a
- * temporary directory and http:// from a tiny libmicrohttpd server started
+ * temporary directory (the one allowed, as image-file-dirs would: see
+ * test_image_file.c) and http:// from a tiny libmicrohttpd server started
  * here (serving an image, a 404, a connection cut halfway, and "gated"
  * answers the test releases, to catch concurrent ensure() calls in flight). */
 #define _GNU_SOURCE
@@ -187,8 +188,11 @@ static int test_setup(void **state)
     gate_open = 0;
     cu_error *err = NULL;
     cache = image_cache_open(cache_dir, &err);
-    if (cache)
+    if (cache) {
         image_cache_set_retry_window(cache, 0); /* failures fail at once, but in retry tests */
+        if (image_cache_allow_files(cache, root, &err) < 0) /* the sources (image_file.h) */
+            return -1;
+    }
     return cache ? 0 : -1;
 }
 
