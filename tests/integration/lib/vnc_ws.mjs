@@ -164,12 +164,25 @@ export async function rfbHandshake(ws) {
 // Asks for the whole screen in raw encoding and returns its pixels.
 export async function rfbFramebuffer(ws, { width, height, bpp }, timeoutMs = 30000) {
   ws.send([2, 0, 0, 1, 0, 0, 0, 0]); // SetEncodings: raw only
-  const req = Buffer.alloc(10);
-  req.writeUInt8(3, 0); req.writeUInt8(0, 1);
-  req.writeUInt16BE(width, 6); req.writeUInt16BE(height, 8);
-  ws.send(req);
   const bytes = bpp / 8;
   const pixels = Buffer.alloc(width * height * bytes);
+  await rfbUpdate(ws, { width, height, bpp }, (x, y, w, hh, data) => {
+    for (let row = 0; row < hh; row++) {
+      data.copy(pixels, ((y + row) * width + x) * bytes, row * w * bytes, (row + 1) * w * bytes);
+    }
+  }, timeoutMs);
+  return pixels;
+}
+
+// Asks for a region (not incremental; raw encoding asked for already) and
+// reads the update, calling onRect(x, y, w, h, data) for each rectangle.
+// Resolves the pixel bytes received.
+export async function rfbUpdate(ws, { x = 0, y = 0, width, height, bpp }, onRect, timeoutMs = 30000) {
+  const req = Buffer.alloc(10);
+  req.writeUInt8(3, 0); req.writeUInt8(0, 1);
+  req.writeUInt16BE(x, 2); req.writeUInt16BE(y, 4);
+  req.writeUInt16BE(width, 6); req.writeUInt16BE(height, 8);
+  ws.send(req);
   for (;;) {
     const type = (await ws.read(1, timeoutMs))[0];
     if (type === 0) break; // FramebufferUpdate
@@ -179,16 +192,16 @@ export async function rfbFramebuffer(ws, { width, height, bpp }, timeoutMs = 300
   }
   await ws.read(1);
   const rects = (await ws.read(2)).readUInt16BE(0);
+  let received = 0;
   for (let i = 0; i < rects; i++) {
     const h = await ws.read(12);
-    const [x, y, w, hh, enc] = [h.readUInt16BE(0), h.readUInt16BE(2), h.readUInt16BE(4), h.readUInt16BE(6), h.readInt32BE(8)];
+    const [rx, ry, w, hh, enc] = [h.readUInt16BE(0), h.readUInt16BE(2), h.readUInt16BE(4), h.readUInt16BE(6), h.readInt32BE(8)];
     if (enc !== 0) throw new Error(`encoding ${enc}, asked for raw`);
-    const data = await ws.read(w * hh * bytes, timeoutMs);
-    for (let row = 0; row < hh; row++) {
-      data.copy(pixels, ((y + row) * width + x) * bytes, row * w * bytes, (row + 1) * w * bytes);
-    }
+    const data = await ws.read(w * hh * (bpp / 8), timeoutMs);
+    received += data.length;
+    onRect?.(rx, ry, w, hh, data);
   }
-  return pixels;
+  return received;
 }
 
 // How many different pixel values a framebuffer holds.
