@@ -366,6 +366,16 @@ static void uncount(int *counted)
     }
 }
 
+/* An answer that has no body (a 204 or 304, or Content-Length: 0): once
+ * its headers came, the connection closing ends it, not cuts it.  lws
+ * reports a 204 without a Content-Length (libmicrohttpd sends none) as
+ * complete only on a later event, and the control plane's close may come
+ * first (under load, about one DELETE in forty through /api). */
+static int bodiless(const proxied *s)
+{
+    return s->status == 204 || s->status == 304 || (s->status != 0 && s->rlen == 0);
+}
+
 static int upstream(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                     size_t len)
 {
@@ -443,8 +453,12 @@ static int upstream(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return 0;
     case LWS_CALLBACK_CLOSED_CLIENT_HTTP:
         uncount(user);
-        if (s && !s->done && parent)
+        if (s && !s->done && parent && bodiless(s)) { /* answered whole: its headers were all */
+            s->done = 1;
+            lws_callback_on_writable(parent);
+        } else if (s && !s->done && parent) {
             fail(s, parent, "closed the connection early");
+        }
         upstream_detach(wsi, s ? &s->up : NULL);
         return 0;
     default:
