@@ -17,14 +17,13 @@
 // machine is shared and noisy.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { startCluster } from './lib/cluster.mjs';
 import { Webui } from './lib/webui.mjs';
+import { loadClient } from './lib/load_client.mjs';
 import { wsConnect, rfbHandshake, rfbFramebuffer, rfbUpdate, distinctPixels } from './lib/vnc_ws.mjs';
 
-const BIN_DIR = process.env.CUMULUS_BIN_DIR ?? new URL('../../build/bin', import.meta.url).pathname;
 const LOAD_SECONDS = Number(process.env.LOAD_SECONDS ?? 60);
 const CLIENTS = 100;
 const UI_CLIENTS = 10;
@@ -44,19 +43,10 @@ after(async () => {
   await c?.cleanup();
 });
 
-// Runs bench-load-client; resolves { code, out, err, result: {requests, errors, ...} }.
-function loadClient(url, clients) {
-  const args = ['--url', url, '--token-file', join(c.cp.dataDir, 'admin-token'), '--clients', String(clients),
-    '--duration', String(LOAD_SECONDS), '--vm', vm.id, '--progress', '10'];
-  const p = spawn(join(BIN_DIR, 'bench-load-client'), args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '', err = '';
-  p.stdout.on('data', (d) => { out += d; });
-  p.stderr.on('data', (d) => { err += d; });
-  return new Promise((resolve) => p.on('exit', (code, signal) => {
-    const line = /^result (.*)$/m.exec(out)?.[1] ?? '';
-    const result = Object.fromEntries(line.split(' ').filter(Boolean).map((kv) => kv.split('=')).map(([k, v]) => [k, Number(v)]));
-    resolve({ code: code ?? signal, out, err, result });
-  }));
+// bench-load-client with `clients` against `url` for the load's length.
+function load(url, clients) {
+  return loadClient(['--url', url, '--token-file', join(c.cp.dataDir, 'admin-token'), '--clients', String(clients),
+    '--duration', String(LOAD_SECONDS), '--vm', vm.id, '--progress', '10']).done;
 }
 
 const pct = (xs, p) => {
@@ -71,13 +61,9 @@ const pct = (xs, p) => {
 async function viewer(i, done) {
   const v = { i, updates: 0, rtts: [] };
   const t0 = performance.now();
-  const res = await fetch(`${ui.base}/api/v1/vms/${vm.id}/console`, {
-    method: 'POST', body: JSON.stringify({ type: 'vnc' }),
-    headers: { Authorization: `Bearer ${c.cp.token}`, 'Content-Type': 'application/json' },
-  });
-  const ticket = await res.json();
-  assert.equal(res.status, 200, `viewer ${i}: ${JSON.stringify(ticket)}`);
-  const open = await wsConnect(`ws://127.0.0.1:${ui.port}${ticket.proxy_path}`, { origin: ui.base, timeoutMs: 30000 });
+  const ticket = await ui.console(vm.id, c.cp.token);
+  assert.equal(ticket.status, 200, `viewer ${i}: ${JSON.stringify(ticket.body)}`);
+  const open = await wsConnect(ui.wsUrl(ticket.body.proxy_path), { origin: ui.base, timeoutMs: 30000 });
   assert.ok(open.ok, `viewer ${i}: ${JSON.stringify({ status: open.status, error: open.error })}`);
   try {
     const init = await rfbHandshake(open.ws);
@@ -147,8 +133,8 @@ test(`${CLIENTS} API clients, ${UI_CLIENTS} through the webui and ${VIEWERS} con
   let loading = true;
   const done = () => !loading;
   const health = watchHealth(done);
-  const direct = loadClient(c.cp.base, CLIENTS);
-  const viaUi = loadClient(`${ui.base}/api`, UI_CLIENTS);
+  const direct = load(c.cp.base, CLIENTS);
+  const viaUi = load(`${ui.base}/api`, UI_CLIENTS);
   const both = Promise.all([direct, viaUi]).finally(() => { loading = false; });
   await new Promise((r) => setTimeout(r, 2000)); // the API is under load before the viewers come
   const viewers = Promise.allSettled(Array.from({ length: VIEWERS }, (_, i) => viewer(i + 1, done)));

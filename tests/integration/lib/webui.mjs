@@ -32,6 +32,19 @@ export class Webui {
     return this;
   }
 
+  // POST /api/v1/vms/{vm}/console through this webui, as the dashboard
+  // asks: { status, body }, the body with the proxy_path to open here.
+  async console(vm, token, type = 'vnc') {
+    const res = await fetch(`${this.base}/api/v1/vms/${vm}/console`, {
+      method: 'POST', body: JSON.stringify({ type }),
+      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+    });
+    return { status: res.status, body: await res.json() };
+  }
+
+  // The websocket URL of a path on this webui (a console's proxy_path).
+  wsUrl(path) { return `ws://127.0.0.1:${this.port}${path}`; }
+
   async cleanup() {
     if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGTERM');
     const { code, signal } = await this.exited;
