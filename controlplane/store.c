@@ -12,7 +12,10 @@
 #include "log.h"
 #include "schema.h"
 
-#define STMT_CACHE 96
+/* Room for every statement the control plane prepares (about 120 in
+ * 2026-12) with some to spare: one that finds the cache full is prepared
+ * on each use. */
+#define STMT_CACHE 256
 
 struct cp_store {
     sqlite3 *db;
@@ -22,6 +25,7 @@ struct cp_store {
         sqlite3_stmt *stmt;
     } cache[STMT_CACHE];
     size_t ncache;
+    int cache_full_said; /* the warning below, once */
     /* Events written since the last commit (the update hook sets it), and
      * whom to tell once they are committed. */
     int events_pending;
@@ -182,8 +186,11 @@ static sqlite3_stmt *prepare(cp_store *s, const char *sql, cu_error **err)
     if (s->ncache < STMT_CACHE) {
         s->cache[s->ncache].sql = sql;
         s->cache[s->ncache++].stmt = stmt;
-    } else {
-        log_warn("statement cache full; preparing '%s' each time", sql);
+    } else if (!s->cache_full_said) {
+        s->cache_full_said = 1;
+        log_warn("statement cache full (%d statements): preparing '%s' and any other new one "
+                 "each time",
+                 STMT_CACHE, sql);
     }
     return stmt;
 }

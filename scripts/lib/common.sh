@@ -16,7 +16,8 @@ DEB_build="build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev lib
 DEB_run="qemu-utils qemu-system-x86 qemu-system-arm ovmf qemu-efi-aarch64 jq openssh-client"
 # chromium: the browser tier drives Debian's /usr/bin/chromium (never a browser download).
 # systemd: systemd-analyze and systemd-sysusers check the units (tests/dist/).
-DEB_test="libcmocka-dev cloud-init openssh-client sqlite3 genisoimage util-linux iproute2 cpio chromium systemd"
+# valgrind: integration.leak_check runs a build of the webui without sanitizers under memcheck.
+DEB_test="libcmocka-dev cloud-init openssh-client sqlite3 genisoimage util-linux iproute2 cpio chromium systemd valgrind"
 DEB_bench="wrk jq cloud-image-utils websockify"
 # fuzz: clang with libFuzzer for fuzz/run (the fuzz pass of scripts/test).
 DEB_fuzz="clang-14 libclang-rt-14-dev"

@@ -5,17 +5,20 @@ import { mkdtempSync, readFileSync, rmSync, existsSync, readdirSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isLoopback } from './controlplane.mjs';
+import { judgeDaemon, stderrDrained } from './sanitizer.mjs';
 
 const BIN_DIR = process.env.CUMULUS_BIN_DIR ?? new URL('../../../build/bin', import.meta.url).pathname;
 
 export class Agent {
   // `host`: a test host from lib/testhosts.mjs (a network namespace or a
-  // loopback address of its own); `args`: more flags (--vcpus, --emulation ...).
-  constructor(cp, { name = 'host-1', dataDir, portBase, host, args = [] } = {}) {
+  // loopback address of its own); `args`: more flags (--vcpus, --emulation ...);
+  // `env`: more environment (sanitizer options, say).
+  constructor(cp, { name = 'host-1', dataDir, portBase, host, args = [], env = {} } = {}) {
     this.cp = cp;
     this.name = name;
     this.host = host;
     this.args = args;
+    this.env = env;
     this.ownsDir = !dataDir;
     this.dataDir = dataDir ?? mkdtempSync(join(tmpdir(), 'cumulus-agent-'));
     // A port range of its own, away from other test runs.
@@ -25,6 +28,10 @@ export class Agent {
   }
 
   async start() {
+    if (this.proc) { // started again: the last run's report is judged before its log goes
+      await stderrDrained(this.proc);
+      judgeDaemon(`the agent ${this.name} (an earlier run)`, this.log);
+    }
     this.log = '';
     const address = this.host?.address ?? '127.0.0.1';
     const argv = [
@@ -36,7 +43,7 @@ export class Agent {
       ...(isLoopback(address) ? [] : ['--insecure-http']), ...this.args,
     ];
     const [cmd, ...rest] = this.host ? this.host.wrap(argv) : argv;
-    this.proc = spawn(cmd, rest, { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.proc = spawn(cmd, rest, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...this.env } });
     this.exited = new Promise((resolve) => this.proc.on('exit', (code, signal) => resolve({ code, signal })));
     this.proc.stderr.on('data', (c) => { this.log += c; if (process.env.CUMULUS_TEST_VERBOSE) process.stderr.write(c); });
     this.port = await new Promise((resolve, reject) => {
@@ -61,9 +68,12 @@ export class Agent {
   vmState(id) { return JSON.parse(readFileSync(join(this.vmDir(id), 'state.json'), 'utf8')); }
   vmIds() { return existsSync(join(this.dataDir, 'vms')) ? readdirSync(join(this.dataDir, 'vms')) : []; }
 
-  // Kills every QEMU this agent's VMs run (test clean-up), then removes the data.
+  // Kills every QEMU this agent's VMs run (test clean-up), then removes
+  // the data; fails the test file if the agent did not exit cleanly on
+  // the SIGTERM sent here or its stderr holds a sanitizer report.
   async cleanup() {
-    await this.stop('SIGTERM');
+    const running = this.proc && this.proc.exitCode === null && this.proc.signalCode === null;
+    const result = await this.stop('SIGTERM');
     for (const id of this.vmIds()) {
       try {
         // pid 0 (a stopped VM) would signal our whole process group.
@@ -72,14 +82,8 @@ export class Agent {
       } catch { /* no state, or gone */ }
     }
     if (this.ownsDir) rmSync(this.dataDir, { recursive: true, force: true });
-    // Built with sanitizers, the agent reports a leak or memory error on
-    // stderr: that fails the test file (not by throwing, which would skip
-    // the rest of the caller's clean-up).
-    const found = /^(==\d+==ERROR: \w+Sanitizer|.*runtime error: ).*$/m.exec(this.log);
-    if (found) {
-      console.error(`the agent ${this.name}: ${this.log.slice(found.index, found.index + 6000)}`);
-      process.exitCode = 1;
-    }
+    await stderrDrained(this.proc);
+    if (this.proc) judgeDaemon(`the agent ${this.name}`, this.log, running ? result : undefined);
   }
 }
 
