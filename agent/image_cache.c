@@ -33,6 +33,7 @@
 #include "http_client.h"
 #include "image_file.h"
 #include "log.h"
+#include "loop.h"
 #include "version.h"
 
 #define PART_SUFFIX ".part"
@@ -95,13 +96,6 @@ static void closedirp(DIR **d)
 {
     if (*d)
         closedir(*d);
-}
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int has_suffix(const char *s, const char *suffix)
@@ -240,7 +234,7 @@ static int on_progress(void *opaque, curl_off_t dltotal, curl_off_t dlnow, curl_
                        curl_off_t ulnow)
 {
     fetch *f = opaque;
-    long long now = now_ms();
+    long long now = cu_monotonic_ms();
     if (f->fn == NULL || now - f->last_ms < PROGRESS_INTERVAL_MS)
         return 0;
     f->last_ms = now;
@@ -423,14 +417,14 @@ static int fetch_with_retries(const image_cache *c, const char *name, const char
                               const char *auth_header, const digest_spec *sum, int fd,
                               image_progress_fn fn, void *opaque, long long *bytes, cu_error **err)
 {
-    long long give_up = now_ms() + c->retry_window_ms;
+    long long give_up = cu_monotonic_ms() + c->retry_window_ms;
     for (unsigned delay = 1;; delay = delay < 8 ? delay * 2 : 10) {
         _cleanup_error_ cu_error *e = NULL;
         int transient = 0;
         if (fetch_and_verify(c, name, url, auth_header, sum, fd, fn, opaque, bytes, &transient,
                              &e) == 0)
             return 0;
-        if (!transient || now_ms() + delay * 1000LL > give_up) {
+        if (!transient || cu_monotonic_ms() + delay * 1000LL > give_up) {
             copy_error(err, e);
             return -1;
         }

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "loop.h"
 
 #define QMP_BUF_INITIAL 4096
 #define QMP_BUF_MAX (QMP_MAX_LINE + 2) /* a full line, "\r", one byte to see it is too long */
@@ -51,23 +52,16 @@ typedef struct qmp_wait {
 
 enum qmp_read { RD_MSG, RD_EOF, RD_TIMEOUT, RD_ERROR };
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static qmp_wait wait_start(int timeout_ms)
 {
     if (timeout_ms < 0)
         timeout_ms = 0;
-    return (qmp_wait){.deadline = now_ms() + timeout_ms, .timeout_ms = timeout_ms};
+    return (qmp_wait){.deadline = cu_monotonic_ms() + timeout_ms, .timeout_ms = timeout_ms};
 }
 
 static int remaining_ms(const qmp_wait *w)
 {
-    long long left = w->deadline - now_ms();
+    long long left = w->deadline - cu_monotonic_ms();
     return left <= 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
 }
 
@@ -164,7 +158,7 @@ static void make_room(qmp *q)
 /* One read from the socket into the buffer. */
 static enum qmp_read fill(qmp *q, qmp_wait *w, cu_error **err)
 {
-    if (w->read_once && now_ms() >= w->deadline)
+    if (w->read_once && cu_monotonic_ms() >= w->deadline)
         return RD_TIMEOUT;
     w->read_once = true;
     make_room(q);

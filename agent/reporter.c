@@ -13,6 +13,7 @@
 #include "http_client.h"
 #include "json_util.h"
 #include "log.h"
+#include "loop.h"
 #include "vm_manager.h"
 
 static long long free_disk_gib(const char *dir)
@@ -67,13 +68,6 @@ int reporter_send(agent *a, cu_error **err)
     return 0;
 }
 
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* A heartbeat slower than this is worth a line: the control plane marks a
  * host down after host-timeout seconds without one. */
 #define SLOW_HEARTBEAT_S 2.0
@@ -82,9 +76,9 @@ static void report(void *arg)
 {
     agent *a = arg;
     _cleanup_error_ cu_error *err = NULL;
-    double start = mono_s();
+    double start = cu_monotonic_s();
     int r = reporter_send(a, &err);
-    double took = mono_s() - start;
+    double took = cu_monotonic_s() - start;
     if (took >= SLOW_HEARTBEAT_S)
         log_warn("a heartbeat took %.1f s (%s)", took, r < 0 ? err->message : "delivered");
     if (r < 0) {
@@ -94,7 +88,7 @@ static void report(void *arg)
         }
     } else if (a->report_failing) {
         log_info("reporting to the control plane again, after %d failed heartbeat(s) over %.1f s",
-                 a->report_failing, mono_s() - a->report_failing_since);
+                 a->report_failing, cu_monotonic_s() - a->report_failing_since);
         a->report_failing = 0;
     }
 }

@@ -17,6 +17,7 @@
 
 #include "cleanup.h"
 #include "log.h"
+#include "loop.h"
 
 #define CAPTURE_MAX (1u << 20)
 
@@ -190,20 +191,13 @@ static void append(outbuf *b, const char *data, size_t n)
     b->data[b->len] = '\0';
 }
 
-static double monotonic_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Reads both pipes until they close (or the timeout passes: kill). */
 static int pump(cu_cmd *c, pid_t pid, int out_r, int err_r)
 {
     struct pollfd fds[2] = {{.fd = out_r, .events = POLLIN}, {.fd = err_r, .events = POLLIN}};
     outbuf *bufs[2] = {&c->out, &c->err};
     int open_fds = 2, killed = 0;
-    double deadline = c->timeout ? monotonic_s() + c->timeout : 0;
+    double deadline = c->timeout ? cu_monotonic_s() + c->timeout : 0;
     char chunk[8192];
     while (open_fds > 0) {
         int r = poll(fds, 2, 200);
@@ -221,7 +215,7 @@ static int pump(cu_cmd *c, pid_t pid, int out_r, int err_r)
                 open_fds--;
             }
         }
-        if (deadline && !killed && monotonic_s() > deadline) {
+        if (deadline && !killed && cu_monotonic_s() > deadline) {
             kill(pid, SIGKILL);
             killed = 1;
         }

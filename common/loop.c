@@ -17,6 +17,20 @@ struct timespec cu_deadline_after(unsigned ms)
     return t;
 }
 
+long long cu_monotonic_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+double cu_monotonic_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
 static void *loop_main(void *arg)
 {
     cu_loop *l = arg;

@@ -30,4 +30,8 @@ void cu_loop_stop(cu_loop *l);
  * whose clock is CLOCK_MONOTONIC. */
 struct timespec cu_deadline_after(unsigned ms);
 
+/* CLOCK_MONOTONIC now, for measuring durations and timeouts. */
+long long cu_monotonic_ms(void);
+double cu_monotonic_s(void);
+
 #endif

@@ -12,6 +12,7 @@
 #include "http_client.h"
 #include "json_util.h"
 #include "log.h"
+#include "loop.h"
 #include "ops.h"
 #include "reports.h"
 #include "scheduler.h"
@@ -23,16 +24,11 @@
 #define RECHECK_MS 30000 /* re-send an accepted order if the host never applied it */
 #define BACKOFF_MAX_MS 30000
 
-static long long clock_ms(clockid_t clock)
-{
-    struct timespec ts;
-    clock_gettime(clock, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static long long now_ms(void)
 {
-    return clock_ms(CLOCK_REALTIME);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Hosts silent for longer than the timeout are down; what runs there is
@@ -43,7 +39,7 @@ static long long now_ms(void)
  * before it is marked down and its VMs unknown. */
 static void mark_silent_hosts_down(cp_app *app)
 {
-    if (clock_ms(CLOCK_MONOTONIC) - app->started_ms < (long long)app->host_timeout_s * 1000)
+    if (cu_monotonic_ms() - app->started_ms < (long long)app->host_timeout_s * 1000)
         return;
     _cleanup_error_ cu_error *err = NULL;
     char cutoff[64];
@@ -265,7 +261,7 @@ static void reconcile(void *arg)
 
 int orders_start(cp_app *app, cu_error **err)
 {
-    app->started_ms = clock_ms(CLOCK_MONOTONIC);
+    app->started_ms = cu_monotonic_ms();
     if (cu_loop_start(&app->reconciler, reconcile, app, app->reconcile_ms, err) < 0)
         return cu_error_wrap(err, "starting the reconciler");
     return 0;

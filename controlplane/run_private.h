@@ -33,8 +33,6 @@ enum run_stop run_interrupted(run_ctx *r);
 enum run_stop run_sleep(run_ctx *r, unsigned ms);
 /* From now on a cancel changes nothing (the VM is being destroyed). */
 void run_ignore_cancel(run_ctx *r);
-/* Seconds on CLOCK_MONOTONIC. */
-double run_now(void);
 
 /* run_worker.c: the thread's body (frees nothing; runs.c owns `r`). */
 void run_work(run_ctx *r);

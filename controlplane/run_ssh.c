@@ -25,6 +25,7 @@
 #include "cleanup.h"
 #include "cmd.h"
 #include "log.h"
+#include "loop.h"
 #include "run_private.h"
 #include "runs.h"
 
@@ -75,7 +76,7 @@ static enum ended watch(run_ctx *r, pid_t pid, double deadline, int *status)
             return ENDED_EXIT;
         }
         enum run_stop why = run_interrupted(r);
-        if (why != RUN_GO || run_now() >= deadline) {
+        if (why != RUN_GO || cu_monotonic_s() >= deadline) {
             kill(pid, SIGKILL);
             while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
                 ;
@@ -124,7 +125,7 @@ static int run_short(run_ctx *r, cu_cmd *c, int in_fd, unsigned seconds, enum en
     if (pid < 0)
         return -1;
     int status = -1;
-    *how = watch(r, pid, run_now() + seconds, &status);
+    *how = watch(r, pid, cu_monotonic_s() + seconds, &status);
     return status;
 }
 
@@ -158,12 +159,12 @@ static int port_open(const char *host, long long port)
 
 static int wait_port(run_ctx *r, cu_error **err)
 {
-    double deadline = run_now() + PORT_WAIT_S;
+    double deadline = cu_monotonic_s() + PORT_WAIT_S;
     while (!port_open(r->host, r->port)) {
         enum run_stop why = run_interrupted(r);
         if (why != RUN_GO)
             return interrupted_error(why, err);
-        if (run_now() >= deadline)
+        if (cu_monotonic_s() >= deadline)
             return cu_error_set(err, 504, "ssh_timeout", NULL,
                                 "the guest's SSH port %s:%lld took no connection within %d s",
                                 r->host, r->port, PORT_WAIT_S);
@@ -176,7 +177,7 @@ static int wait_port(run_ctx *r, cu_error **err)
  * answers, so a session may fail for a while after the port opened. */
 static int wait_handshake(run_ctx *r, cu_error **err)
 {
-    double deadline = run_now() + HANDSHAKE_WAIT_S;
+    double deadline = cu_monotonic_s() + HANDSHAKE_WAIT_S;
     for (int attempt = 1;; attempt++) {
         _cleanup_cmd_ cu_cmd *c = ssh_cmd(r);
         cu_cmd_arg(c, "true");
@@ -191,7 +192,7 @@ static int wait_handshake(run_ctx *r, cu_error **err)
         enum run_stop why = run_interrupted(r);
         if (why != RUN_GO)
             return interrupted_error(why, err);
-        if (run_now() >= deadline)
+        if (cu_monotonic_s() >= deadline)
             return cu_error_set(err, 504, "ssh_timeout", NULL,
                                 "no SSH session with the guest at %s@%s:%lld within %d s (%d "
                                 "attempts); ssh said: '%s'",
@@ -251,7 +252,7 @@ int run_ssh_command(run_ctx *r, const char *command, cu_error **err)
     if (pid < 0)
         return -1;
     int status = -1;
-    enum ended how = watch(r, pid, run_now() + (double)r->timeout_s, &status);
+    enum ended how = watch(r, pid, cu_monotonic_s() + (double)r->timeout_s, &status);
     switch (how) {
     case ENDED_EXIT:
         if (status < 0)

@@ -16,6 +16,7 @@
 #include "cleanup.h"
 #include "json_util.h"
 #include "log.h"
+#include "loop.h"
 #include "ops.h"
 #include "run_private.h"
 #include "runs.h"
@@ -114,7 +115,7 @@ static int guest_ready(run_ctx *r, char **last_msg, cu_error **err)
 
 static int wait_guest(run_ctx *r, cu_error **err)
 {
-    double deadline = run_now() + BOOT_WAIT_S;
+    double deadline = cu_monotonic_s() + BOOT_WAIT_S;
     _cleanup_free_ char *last = NULL;
     for (;;) {
         int ready = guest_ready(r, &last, err);
@@ -127,7 +128,7 @@ static int wait_guest(run_ctx *r, cu_error **err)
         if (why == RUN_SHUTDOWN)
             return cu_error_set(err, 503, RUN_E_INTERRUPTED, NULL,
                                 "interrupted: the control plane stopped");
-        if (run_now() >= deadline)
+        if (cu_monotonic_s() >= deadline)
             return cu_error_set(err, 504, "boot_timeout", NULL,
                                 "the run's VM '%s' was not ready within %d s", r->vm_id,
                                 BOOT_WAIT_S);

@@ -33,13 +33,6 @@ struct cp_runs {
     int stopping;
 };
 
-double run_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static enum run_stop why_locked(const struct cp_runs *rs, const run_ctx *r)
 {
     return rs->stopping ? RUN_SHUTDOWN : r->cancel && !r->destroying ? RUN_CANCELLED : RUN_GO;
