@@ -344,27 +344,6 @@ static enum MHD_Result dispatch(http_server *s, struct MHD_Connection *conn, con
     return ret;
 }
 
-/* How long a request's body may take to arrive (http_watch.h): a minute,
- * and a second more for each BODY_MIN_RATE bytes it announces (a chunked
- * body counts as max_body, and none counts as more), so an upload as large
- * as allowed still passes at a slow link's pace while a client trickling
- * its bytes holds its connection for a bounded time. */
-#define BODY_DEADLINE_S 60u
-#define BODY_MIN_RATE (16u * 1024) /* bytes a second */
-
-static unsigned body_deadline_s(struct MHD_Connection *conn, size_t max_body)
-{
-    const char *text =
-        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    unsigned long long n = max_body;
-    char *end = NULL;
-    errno = 0;
-    unsigned long long announced = text ? strtoull(text, &end, 10) : n;
-    if (text && end != text && *end == '\0' && errno == 0 && announced < n)
-        n = announced;
-    return BODY_DEADLINE_S + (unsigned)(n / BODY_MIN_RATE);
-}
-
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -372,7 +351,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     http_server *s = cls;
     request_state *st = *con_cls;
     if (st == NULL) { /* first call: headers only; never answer yet */
-        http_watch_headers_in(conn, body_deadline_s(conn, s->cfg.max_body));
+        http_watch_headers_in(
+            conn, http_body_deadline_s(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                                   MHD_HTTP_HEADER_CONTENT_LENGTH),
+                                       s->cfg.max_body));
         st = calloc(1, sizeof(*st));
         if (st == NULL)
             return MHD_NO;

@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include "http_watch.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -15,6 +16,20 @@
 
 #include "log.h"
 #include "loop.h"
+
+#define BODY_DEADLINE_S 60u
+#define BODY_MIN_RATE (16u * 1024) /* bytes a second */
+
+unsigned http_body_deadline_s(const char *content_length, size_t max_body)
+{
+    unsigned long long n = max_body;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long announced = content_length ? strtoull(content_length, &end, 10) : n;
+    if (content_length && end != content_length && *end == '\0' && errno == 0 && announced < n)
+        n = announced;
+    return BODY_DEADLINE_S + (unsigned)(n / BODY_MIN_RATE);
+}
 
 /* What a connection is waiting for. */
 enum phase { ANSWERING, HEADERS, BODY };

@@ -18,11 +18,21 @@
 #ifndef CUMULUS_HTTP_WATCH_H
 #define CUMULUS_HTTP_WATCH_H
 
+#include <stddef.h>
+
 #include <microhttpd.h>
 
 #include "error.h"
 
 typedef struct http_watch http_watch;
+
+/* How long a request's body may take to arrive: a minute, and a second
+ * more for each 16 KiB it announces (`content_length`, its Content-Length
+ * header or NULL; a chunked body counts as max_body, and none counts as
+ * more), so an upload as large as allowed still passes at a slow link's
+ * pace while a client trickling its bytes holds its connection for a
+ * bounded time.  Also the webui's /api (api_proxy.c). */
+unsigned http_body_deadline_s(const char *content_length, size_t max_body);
 
 /* Starts the watch's thread (it looks once a second). */
 http_watch *http_watch_start(unsigned header_s, cu_error **err);

@@ -9,10 +9,8 @@
 
 #include "api.h"
 #include "ops.h"
+#include "ops_wait.h"
 #include "validate.h"
-
-#define WAIT_DEFAULT_S 30
-#define WAIT_MAX_S 600
 
 static const char *const statuses[] = {"pending", "running", "succeeded", "failed", NULL};
 
@@ -52,17 +50,17 @@ int api_ops_get(http_request *req, http_response *resp, cu_error **err)
 
 int api_ops_wait(http_request *req, http_response *resp, cu_error **err)
 {
-    long timeout = WAIT_DEFAULT_S;
+    long timeout = CU_OPS_WAIT_DEFAULT_S;
     const char *t = http_query(req, "timeout");
     if (t) {
         char *end = NULL;
         errno = 0;
         timeout = strtol(t, &end, 10);
-        if (*t == '\0' || *end != '\0' || errno || timeout < 0 || timeout > WAIT_MAX_S)
+        if (*t == '\0' || *end != '\0' || errno || timeout < 0 || timeout > CU_OPS_WAIT_MAX_S)
             return cu_error_set(err, 400, CU_E_INVALID_FIELD, "timeout",
                                 "query parameter 'timeout' must be whole seconds from 0 to %d, "
                                 "got '%s'",
-                                WAIT_MAX_S, t);
+                                CU_OPS_WAIT_MAX_S, t);
     }
     int r = ops_wait(APP(req), req->params[0], timeout * 1000, &resp->body, err);
     if (r == 0)

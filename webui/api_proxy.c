@@ -10,17 +10,24 @@
 #define _GNU_SOURCE
 #include "api_proxy.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_deadline.h"
 #include "files_protocol.h"
+#include "http_watch.h"
 #include "log.h"
 #include "upstream.h"
 #include "webui_context.h"
 #include "webui_metrics.h"
 
 #define CHUNK (16 * 1024)
+/* A deadline is looked at this often (tick()), and lws' own timeouts are
+ * kept this much past it, so that it is ours that ends the request. */
+#define TICK_US LWS_USEC_PER_SEC
+#define MARGIN_US (2 * LWS_USEC_PER_SEC)
 
 typedef struct proxied {
     struct lws *up;      /* the control plane's connection, once made */
@@ -31,6 +38,10 @@ typedef struct proxied {
     unsigned char *body; /* the request's body, whole */
     size_t body_len, body_cap;
     int too_big;     /* the body passed API_PROXY_MAX_BODY: 413 */
+    lws_usec_t deadline_us; /* lws_now_usecs() by which the body must be in or the
+                               answer begun (api_deadline.h), or 0: none */
+    unsigned deadline_s;    /* how long that was, for the messages */
+    int awaiting_body;      /* the deadline is the body's */
     int status;      /* the answer's status, once its headers came */
     char rtype[256]; /* its Content-Type */
     char challenge[256]; /* its WWW-Authenticate (a 401's), or "" */
@@ -39,7 +50,8 @@ typedef struct proxied {
     int done;          /* the answer is complete (or failed) */
     int console;       /* a POST /v1/vms/{id}/console (console_routes.h) */
     int collect;       /* its answer is held whole, to add proxy_path */
-    const char *error; /* a failure to answer with, JSON */
+    int error_status;  /* a failure to answer with, */
+    char error[320];   /* its JSON body ("": none) */
     size_t len;        /* bytes of buf waiting for the browser */
     unsigned char buf[LWS_PRE + CHUNK];
 } proxied;
@@ -100,6 +112,43 @@ static void append_query(struct lws *wsi, char *path, size_t cap)
     }
 }
 
+/* Starts a deadline `secs` from now, for the rest of the request's body
+ * (body) or for the answer to begin; tick() looks at it every second. */
+static void arm(struct lws *wsi, proxied *s, unsigned secs, int body)
+{
+    s->deadline_s = secs;
+    s->deadline_us = lws_now_usecs() + (lws_usec_t)secs * LWS_USEC_PER_SEC;
+    s->awaiting_body = body;
+    lws_set_timer_usecs(wsi, TICK_US);
+}
+
+static void disarm(struct lws *wsi, proxied *s)
+{
+    s->deadline_us = 0;
+    lws_set_timer_usecs(wsi, LWS_SET_TIMER_USEC_CANCEL);
+}
+
+/* Ends the request with an error of the API's shape (nothing of the
+ * answer may have been sent yet): STATUS, CODE and the message. */
+__attribute__((format(printf, 5, 6))) static void
+answer_error(struct lws *wsi, proxied *s, int status, const char *code, const char *fmt, ...)
+{
+    char message[200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof(message), fmt, ap);
+    va_end(ap);
+    snprintf(s->error, sizeof(s->error), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}",
+             code, message);
+    s->error_status = status;
+    s->collect = 0;
+    s->done = 1;
+    disarm(wsi, s);
+    lws_callback_on_writable(wsi);
+}
+
+static const char unreachable[] = "the control plane cannot be reached";
+
 /* Opens the control plane's connection for the request: 0, or -1 (the
  * session is failed with a 502 and made writable). */
 static int connect_upstream(struct lws *wsi, proxied *s)
@@ -107,12 +156,11 @@ static int connect_upstream(struct lws *wsi, proxied *s)
     struct lws *up = upstream_connect(wsi, api_upstream_protocol.name, method_names[s->method],
                                       s->path, s, &s->up);
     if (up == NULL) {
-        s->error = "{\"error\":{\"code\":\"upstream_unavailable\",\"message\":\"the control plane "
-                   "cannot be reached\"}}";
-        s->done = 1;
-        lws_callback_on_writable(wsi);
+        answer_error(wsi, s, 502, "upstream_unavailable", "%s", unreachable);
         return -1;
     }
+    webui_context *w = lws_context_user(lws_get_context(wsi));
+    arm(wsi, s, api_deadline_answer_s(s->path, w->api_timeout_s), 0);
     /* An HTTP client's per-session data exists from here (lws makes it at
      * once when a method is given). */
     int *counted = lws_wsi_user(up);
@@ -127,7 +175,7 @@ static int connect_upstream(struct lws *wsi, proxied *s)
  * (RFC 9110: a 401 carries its challenge). */
 static int add_challenge(struct lws *wsi, const proxied *s, unsigned char **p, unsigned char *end)
 {
-    if (s->error || s->challenge[0] == '\0')
+    if (s->error[0] || s->challenge[0] == '\0')
         return 0;
     return lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_WWW_AUTHENTICATE,
                                         (const unsigned char *)s->challenge,
@@ -139,9 +187,9 @@ static int send_headers(struct lws *wsi, proxied *s)
 {
     unsigned char head[LWS_PRE + 1024], *start = head + LWS_PRE, *p = start,
                                         *end = head + sizeof(head) - 1;
-    int status = s->error ? (s->too_big ? 413 : 502) : s->status;
-    const char *type = s->error ? "application/json" : (s->rtype[0] ? s->rtype : NULL);
-    lws_filepos_t len = s->error       ? strlen(s->error)
+    int status = s->error[0] ? s->error_status : s->status;
+    const char *type = s->error[0] ? "application/json" : (s->rtype[0] ? s->rtype : NULL);
+    lws_filepos_t len = s->error[0]    ? strlen(s->error)
                         : s->rlen >= 0 ? (lws_filepos_t)s->rlen
                                        : LWS_ILLEGAL_HTTP_CONTENT_LEN;
     if (lws_add_http_common_headers(wsi, (unsigned)status, type ? type : "text/plain", len, &p,
@@ -163,14 +211,14 @@ static int send_headers(struct lws *wsi, proxied *s)
 static int browser_writable(struct lws *wsi, proxied *s)
 {
     if (!s->headers_sent) {
-        if ((s->status == 0 || s->collect) && !s->error)
+        if ((s->status == 0 || s->collect) && !s->error[0])
             return 0; /* not yet */
         if (send_headers(wsi, s) < 0)
             return -1;
         lws_callback_on_writable(wsi);
         return 0;
     }
-    if (s->error) {
+    if (s->error[0]) {
         size_t n = strlen(s->error);
         memcpy(s->buf + LWS_PRE, s->error, n);
         if (lws_write(wsi, s->buf + LWS_PRE, n, LWS_WRITE_HTTP_FINAL) < (int)n)
@@ -239,6 +287,7 @@ static int begin(struct lws *wsi, proxied *s, const char *in)
     files_protocol_settle(wsi); /* a file before this on the connection */
     upstream_let_go(&s->up);    /* a request before this one on the connection, still going */
     free(s->body);
+    disarm(wsi, s);
     memset(s, 0, sizeof(*s)); /* keep-alive: the same session serves the next request */
     s->method = lws_http_get_uri_and_method(wsi, &uri, &ulen);
     s->rlen = -1;
@@ -257,10 +306,53 @@ static int begin(struct lws *wsi, proxied *s, const char *in)
         s->auth[0] = '\0';
     if (lws_hdr_copy(wsi, s->ctype, sizeof(s->ctype), WSI_TOKEN_HTTP_CONTENT_TYPE) < 0)
         s->ctype[0] = '\0';
+    char clen[32];
     if (s->method == LWSHUMETH_GET || s->method == LWSHUMETH_DELETE ||
-        lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) == 0)
+        lws_hdr_copy(wsi, clen, sizeof(clen), WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0) {
         connect_upstream(wsi, s); /* a failure answers 502 */
-    return 0;                     /* else the body first: LWS_CALLBACK_HTTP_BODY_COMPLETION */
+        return 0;
+    }
+    /* The body first (LWS_CALLBACK_HTTP_BODY_COMPLETION), in the time
+     * the control plane would give it: lws' own timeout only bounds the
+     * pauses between its pieces. */
+    arm(wsi, s, http_body_deadline_s(clen, API_PROXY_MAX_BODY), 1);
+    return 0;
+}
+
+/* Once a second while a deadline runs.  Past it, the request ends: a body
+ * still coming, with the connection (as the control plane's own server
+ * does); no answer yet, with a 504.  Before it, lws' own timeouts (its
+ * context's timeout_secs, 5 s, set again when the request has been sent
+ * upstream) are kept past it on both connections while the answer is
+ * awaited. */
+static int tick(struct lws *wsi, proxied *s)
+{
+    if (s->deadline_us == 0 || s->done)
+        return 0;
+    const char *method = method_names[s->method];
+    lws_usec_t left = s->deadline_us - lws_now_usecs();
+    if (left <= 0 && s->awaiting_body) {
+        log_warn("webui: %s %s: the request's body did not come within %u s (%zu bytes came): "
+                 "closing the connection",
+                 method, s->path, s->deadline_s, s->body_len);
+        return -1;
+    }
+    if (left <= 0) {
+        log_warn("webui: %s %s: the control plane did not answer within %u s (api-timeout)",
+                 method, s->path, s->deadline_s);
+        upstream_let_go(&s->up);
+        answer_error(wsi, s, 504, "upstream_timeout", "the control plane did not answer within %u s",
+                     s->deadline_s);
+        return 0;
+    }
+    if (!s->awaiting_body) { /* whole seconds: lws_set_timeout_us is not exported by lws 4.1 */
+        int secs = (int)((left + MARGIN_US + LWS_USEC_PER_SEC - 1) / LWS_USEC_PER_SEC);
+        lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, secs);
+        if (s->up)
+            lws_set_timeout(s->up, PENDING_TIMEOUT_AWAITING_SERVER_RESPONSE, secs);
+    }
+    lws_set_timer_usecs(wsi, left < TICK_US ? left : TICK_US);
+    return 0;
 }
 
 static int browser(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -273,20 +365,23 @@ static int browser(struct lws *wsi, enum lws_callback_reasons reason, void *user
     case LWS_CALLBACK_HTTP_BODY:
         return take_body(s, in, len);
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        if (s->done)
+            return 0;
         if (s->too_big) {
-            s->error = "{\"error\":{\"code\":\"body_too_large\",\"message\":\"the request's body "
-                       "is larger than the dashboard passes on (8 MiB)\"}}";
-            s->done = 1;
-            lws_callback_on_writable(wsi);
+            answer_error(wsi, s, 413, "body_too_large",
+                         "the request's body is larger than the dashboard passes on (8 MiB)");
             return 0;
         }
         connect_upstream(wsi, s);
         return 0;
     case LWS_CALLBACK_HTTP_WRITEABLE:
         return browser_writable(wsi, s);
+    case LWS_CALLBACK_TIMER:
+        return tick(wsi, s);
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL: /* the transaction is over (keep-alive) */
     case LWS_CALLBACK_CLOSED_HTTP:
         if (s) {
+            disarm(wsi, s);
             upstream_let_go(&s->up); /* the browser went first: so does the upstream request */
             free(s->body);
             s->body = NULL;
@@ -324,11 +419,11 @@ static int upstream_headers(struct lws *wsi, proxied *s, unsigned char **p, unsi
 static void fail(proxied *s, struct lws *browser_wsi, const char *why)
 {
     log_warn("webui: %s %s: the control plane: %s", method_names[s->method], s->path, why);
-    s->collect = 0;
-    if (!s->headers_sent)
-        s->error = "{\"error\":{\"code\":\"upstream_unavailable\",\"message\":\"the control "
-                   "plane cannot be reached\"}}";
-    s->done = 1;
+    if (!s->headers_sent) {
+        answer_error(browser_wsi, s, 502, "upstream_unavailable", "%s", unreachable);
+        return;
+    }
+    s->done = 1; /* the answer is cut short */
     lws_callback_on_writable(browser_wsi);
 }
 
@@ -417,6 +512,7 @@ static int upstream(struct lws *wsi, enum lws_callback_reasons reason, void *use
                       ? atoll(clen)
                       : -1;
         lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0); /* as the browser's: send_headers() */
+        disarm(parent, s);
         s->collect = s->console && s->status == 200;
         lws_callback_on_writable(parent);
         return 0;

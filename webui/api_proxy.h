@@ -10,11 +10,13 @@
  * a proxy_path (console_routes.h).
  *
  * Bounded both ways: a request body is held whole up to API_PROXY_MAX_BODY
- * (larger: 413, nothing sent upstream); the answer is passed one chunk at a
- * time, the control plane's connection not read while the browser has not
- * taken the last chunk.  A control plane that cannot be reached is a 502
- * with the usual JSON error.  Everything runs on the webui's service
- * thread (libwebsockets). */
+ * (larger: 413, nothing sent upstream) and must be in within the daemons'
+ * body deadline (http_watch.h; past it the connection is closed); the
+ * answer is passed one chunk at a time, the control plane's connection not
+ * read while the browser has not taken the last chunk.  A control plane
+ * that cannot be reached is a 502 with the usual JSON error, one that has
+ * not begun its answer within the webui's api-timeout (api_deadline.h) a
+ * 504.  Everything runs on the webui's service thread (libwebsockets). */
 #ifndef CUMULUS_WEBUI_API_PROXY_H
 #define CUMULUS_WEBUI_API_PROXY_H
 

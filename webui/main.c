@@ -35,6 +35,9 @@ static const cu_config_key keys[] = {
      "HOST:PORT the dashboard is served on; port 0 picks a free port (logged)"},
     {"control-plane", "CUMULUS_WEBUI_CONTROL_PLANE", "http://127.0.0.1:8080",
      "URL of the control plane /api is passed to"},
+    {"api-timeout", "CUMULUS_WEBUI_API_TIMEOUT", "60",
+     "seconds the control plane may take to begin its answer to a request passed on through "
+     "/api, 1 to 3600 (a long-poll's own timeout is added); then 504 upstream_timeout"},
     {"static-dir", "CUMULUS_WEBUI_STATIC_DIR", NULL,
      "directory of the dashboard's files (default: share/cumulus/webui beside bin/, "
      "else " CUMULUS_WEBUI_INSTALLED_FILES_DIR ")"},
@@ -104,6 +107,14 @@ static int run(const cu_config *cfg, cu_error **err)
         return -1;
     if (api_upstream_parse(cu_config_get(cfg, "control-plane"), &w->api, why) < 0)
         return cu_error_set(err, 400, CU_E_CONFIG, NULL, "%s", why);
+    unsigned long api_timeout = 0;
+    _cleanup_error_ cu_error *why_not = NULL;
+    if (cu_config_get_uint(cfg, "api-timeout", 3600, &api_timeout, &why_not) < 0 ||
+        api_timeout == 0)
+        return cu_error_set(err, 400, CU_E_CONFIG, NULL,
+                            "setting 'api-timeout' must be whole seconds from 1 to 3600, got '%s'",
+                            cu_config_get(cfg, "api-timeout"));
+    w->api_timeout_s = (unsigned)api_timeout;
     if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
         return cu_error_set(err, 400, CU_E_CONFIG, NULL,
                             "static-dir '%s' is not a directory of the dashboard's files", dir);

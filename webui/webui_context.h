@@ -1,7 +1,8 @@
 /* webui_context.h: what the webui's libwebsockets context carries (its
- * user pointer): the control plane /api goes to, the console routes
- * learnt from its answers, the tokens /metrics was lately allowed for and
- * why an upstream's certificate was last refused.
+ * user pointer): the control plane /api goes to and how long it may take
+ * to answer, the console routes learnt from its answers, the tokens
+ * /metrics was lately allowed for and why an upstream's certificate was
+ * last refused.
  * Used on the service thread only. */
 #ifndef CUMULUS_WEBUI_CONTEXT_H
 #define CUMULUS_WEBUI_CONTEXT_H
@@ -13,6 +14,7 @@
 
 typedef struct webui_context {
     api_upstream api;
+    unsigned api_timeout_s; /* api-timeout: api_deadline.h */
     console_routes routes;
     metrics_auth_cache metrics_auth;
     tls_refusal tls_refused; /* the last upstream certificate refused, and why */

@@ -4,7 +4,8 @@
 // into strings that can reach a QEMU or qemu-img argv; YAML tricks in
 // user-data; deep JSON, oversized bodies, invalid UTF-8, NUL, overlong
 // headers; clients that send their headers or their body a byte at a time
-// (slowloris); image file:// URLs outside the agent's image-file-dirs.
+// (slowloris), to the daemons and to the webui's /api; image file:// URLs
+// outside the agent's image-file-dirs.
 // Each case gets a clear error (status, the API's error shape, the field)
 // and changes nothing: the lists answer as before and no file appeared in
 // the data directories (SQLite's WAL and shared memory aside); the daemon
@@ -20,6 +21,7 @@ import { startControlPlane } from './lib/controlplane.mjs';
 import { Agent } from './lib/agent.mjs';
 import { makeKey } from './lib/keys.mjs';
 import { dirListing } from './lib/datadir.mjs';
+import { Webui } from './lib/webui.mjs';
 
 // The header deadline (http_watch.h): the daemons' connection timeout,
 // which is also how long a connection may stay idle.
@@ -27,8 +29,12 @@ const HEADER_DEADLINE_S = 30;
 // A body's deadline (http_server.c): 60 s from its headers, 1 s more per
 // 16 KiB it announces (none for the 1000 bytes the slow bodies announce).
 const BODY_DEADLINE_S = 60;
+// The webui: libwebsockets cuts a request whose headers are not in after
+// 10 s (with the webui's settings); the body has the daemons' deadline
+// (webui/api_proxy.c).
+const WEBUI_HEADER_DEADLINE_S = 10;
 
-let cp, agent, joinToken, orderToken, work, imported;
+let cp, agent, ui, joinToken, orderToken, work, imported;
 const key = makeKey();
 const slow = []; // slow clients, started first, judged last
 
@@ -42,6 +48,10 @@ before(async () => {
     `GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n`));
   slow.push(slowClient('control plane: connects and sends nothing', cp.port, null));
   slow.push(slowClient('control plane: a body a byte a second', cp.port, slowBody('POST', '/v1/ssh-keys', cp.token),
+    { trickle: '{"name": "slow", "public_key": "' + 'a'.repeat(1000), deadline: BODY_DEADLINE_S }));
+  ui = await new Webui(cp.base).start();
+  slow.push(slowClient('webui: headers a byte a second', ui.port, '', { deadline: WEBUI_HEADER_DEADLINE_S }));
+  slow.push(slowClient('webui: a body a byte a second to /api', ui.port, slowBody('POST', '/api/v1/ssh-keys', cp.token),
     { trickle: '{"name": "slow", "public_key": "' + 'a'.repeat(1000), deadline: BODY_DEADLINE_S }));
   await cp.joinHost({ name: 'host-fake' });
   assert.equal((await cp.post('/v1/ssh-keys', { name: 'k', public_key: key.publicKey })).status, 201);
@@ -75,6 +85,7 @@ before(async () => {
 
 after(async () => {
   for (const s of slow) s.socket.destroy();
+  await ui?.cleanup();
   await agent?.cleanup();
   await cp?.cleanup();
   if (work) rmSync(work, { recursive: true, force: true });
@@ -184,6 +195,11 @@ async function healthy() {
     assert.equal(r.status, 200, `health on ${port} right after`);
     assert.ok(Date.now() - t0 < 2000, 'health answers at once');
   }
+  // The webui, as a browser asks (raw() half-closes its side after the
+  // request, which libwebsockets takes for the client's going).
+  const t0 = Date.now();
+  assert.equal((await fetch(`${ui.base}/api/v1/health`)).status, 200, 'the webui\'s /api right after');
+  assert.ok(Date.now() - t0 < 2000, 'the webui answers at once');
 }
 
 // Runs the cases, then checks the daemons answer and nothing changed.

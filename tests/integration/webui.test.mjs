@@ -3,7 +3,9 @@
 // body for every method, the Authorization header and the body passed on,
 // the query kept, streams passed as they come; a body over 8 MiB is refused without reaching the
 // control plane; a control plane that is gone is a 502 in the API's error
-// shape; files outside the dashboard's directory are not served.
+// shape, one that does not answer within --api-timeout a 504 (a slow answer
+// within it passes; a long-poll gets its own timeout on top); files
+// outside the dashboard's directory are not served.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
@@ -141,5 +143,71 @@ test('a control plane that is gone: 502 in the API\'s error shape', async () => 
     assert.equal(body.error.code, 'upstream_unavailable');
   } finally {
     await lone.cleanup();
+  }
+});
+
+// The control plane frozen (SIGSTOP) for `ms`: its socket still takes
+// connections and requests, nothing is answered until it thaws.
+function freeze(ms) {
+  cp.proc.kill('SIGSTOP');
+  const timer = setTimeout(() => cp.proc.kill('SIGCONT'), ms);
+  return () => { clearTimeout(timer); cp.proc.kill('SIGCONT'); };
+}
+
+const seconds = (t0) => (Date.now() - t0) / 1000;
+
+test('an answer that takes longer than 5 s still passes (the control plane frozen for 6 s)', async () => {
+  const t0 = Date.now();
+  const thaw = freeze(6000);
+  try {
+    const r = await viaUi('GET', '/api/v1/hosts');
+    assert.equal(r.status, 200, r.text);
+    assert.ok(seconds(t0) >= 5.9, `answered after ${seconds(t0)} s while frozen for 6 s`);
+    assert.ok(Array.isArray(r.json?.hosts), r.text);
+  } finally {
+    thaw();
+  }
+});
+
+test('--api-timeout: no answer in time is a 504 upstream_timeout; a long-poll\'s own timeout is added', async () => {
+  const short = await new Webui(cp.base, { args: ['--api-timeout', '2'] }).start();
+  const get = (path) => fetch(`${short.base}${path}`, { headers: { Authorization: `Bearer ${cp.token}` } });
+  try {
+    let t0 = Date.now();
+    let thaw = freeze(4000);
+    const cut = await get('/api/v1/hosts');
+    const took = seconds(t0);
+    thaw();
+    assert.equal(cut.status, 504);
+    const body = await cut.json();
+    assert.equal(body.error.code, 'upstream_timeout');
+    assert.match(body.error.message, /did not answer within 2 s/);
+    assert.ok(took >= 1.9 && took < 3.9, `504 after ${took} s, expected 2 s`);
+    // wait?timeout=3: 2 + 3 s; the control plane thaws after 4 s and its
+    // answer (no such operation) passes.
+    t0 = Date.now();
+    thaw = freeze(4000);
+    const waited = await get('/api/v1/operations/op-0123456789abcdef/wait?timeout=3');
+    thaw();
+    assert.equal(waited.status, 404, await waited.text());
+    assert.ok(seconds(t0) >= 3.9, `answered after ${seconds(t0)} s while frozen for 4 s`);
+    // ...and the same long-poll without a timeout has the control plane's
+    // default (30 s) on top, so it passes too.
+    thaw = freeze(4000);
+    assert.equal((await get('/api/v1/operations/op-0123456789abcdef/wait')).status, 404);
+    thaw();
+    // Served as before.
+    assert.equal((await get('/api/v1/hosts')).status, 200);
+    assert.match(short.log, /GET \/v1\/hosts: the control plane did not answer within 2 s/);
+  } finally {
+    cp.proc.kill('SIGCONT');
+    await short.cleanup();
+  }
+});
+
+test('--api-timeout must be whole seconds from 1 to 3600', async () => {
+  for (const bad of ['0', '-1', 'ten', '3601']) {
+    const ui2 = new Webui(cp.base, { args: ['--api-timeout', bad] });
+    await assert.rejects(ui2.start(), new RegExp(`setting 'api-timeout' must be whole seconds from 1 to 3600, got '${bad}'`));
   }
 });
